@@ -1,0 +1,424 @@
+//! Blob store on a local filesystem: `root/<first 2 hex of id>/<id>`.
+//!
+//! Writes are atomic and durable: seal, write a temp file in the target
+//! directory, fsync it, rename it over the final name, fsync the directory.
+//! A crash leaves the old blob or the new one, plus at worst a stray
+//! `*.tmp` file holding ciphertext.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use rand::rngs::OsRng;
+use rand::RngCore;
+
+use super::{sealed, BlobError, BlobId, BlobStore};
+use crate::secrets::Keyring;
+
+/// Filesystem [`BlobStore`]. All blocking I/O runs on tokio's blocking pool.
+#[derive(Clone, Debug)]
+pub struct FsBlobStore {
+    root: PathBuf,
+    keyring: Keyring,
+}
+
+impl FsBlobStore {
+    /// Wraps `root` without touching the filesystem; see [`Self::open`].
+    pub fn new(root: PathBuf, keyring: Keyring) -> Self {
+        Self { root, keyring }
+    }
+
+    /// Creates `root` (mode 0700) if missing and proves it is a writable
+    /// directory, so a misconfiguration fails at startup rather than on the
+    /// first upload. Blocking: meant for startup.
+    pub fn open(root: PathBuf, keyring: Keyring) -> Result<Self, BlobError> {
+        ensure_root(&root)?;
+        probe(&root)?;
+        Ok(Self::new(root, keyring))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_of(&self, id: &BlobId) -> PathBuf {
+        // Safe to join: BlobId admits only [0-9a-f]{32}.
+        self.root.join(&id.as_str()[..2]).join(id.as_str())
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn put(&self, id: &BlobId, plaintext: &[u8]) -> Result<(), BlobError> {
+        let (keyring, id, path) = (self.keyring.clone(), id.clone(), self.path_of(id));
+        let plaintext = plaintext.to_vec();
+        // Sealing runs on the blocking pool too: photos are megabytes.
+        blocking(move || {
+            let data = sealed::seal(keyring.current(), &id, &plaintext);
+            write_atomic(&path, &data)
+        })
+        .await
+    }
+
+    async fn get(&self, id: &BlobId) -> Result<Vec<u8>, BlobError> {
+        let (keyring, id, path) = (self.keyring.clone(), id.clone(), self.path_of(id));
+        blocking(move || {
+            let data = fs::read(&path).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => BlobError::NotFound,
+                _ => BlobError::io(format!("reading {}", path.display()), e),
+            })?;
+            sealed::open(&keyring, &id, &data)
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &BlobId) -> Result<(), BlobError> {
+        let path = self.path_of(id);
+        blocking(move || remove_durably(&path)).await
+    }
+
+    async fn check(&self) -> Result<(), BlobError> {
+        let root = self.root.clone();
+        blocking(move || probe(&root)).await
+    }
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T, F>(work: F) -> Result<T, BlobError>
+where
+    F: FnOnce() -> Result<T, BlobError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| BlobError::io("blob I/O task failed", io::Error::other(e)))?
+}
+
+fn ensure_root(root: &Path) -> Result<(), BlobError> {
+    let not_dir = || {
+        BlobError::io(
+            format!("blob root {} exists but is not a directory", root.display()),
+            io::Error::new(io::ErrorKind::InvalidInput, "not a directory"),
+        )
+    };
+    match fs::metadata(root) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(not_dir()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => create_private_dir(root)
+            .map_err(|e| BlobError::io(format!("creating blob root {}", root.display()), e)),
+        Err(e) => Err(BlobError::io(
+            format!("inspecting blob root {}", root.display()),
+            e,
+        )),
+    }
+}
+
+/// Writes, reads back and removes a random probe file directly under root.
+fn probe(root: &Path) -> Result<(), BlobError> {
+    let path = root.join(format!(".probe-{}", random_hex()));
+    let context = |what: &str| format!("{what} probe file {}", path.display());
+    let expected = random_hex().into_bytes();
+    let result = write_new_synced(&path, &expected)
+        .map_err(|e| BlobError::io(context("writing"), e))
+        .and_then(|()| fs::read(&path).map_err(|e| BlobError::io(context("reading"), e)))
+        .and_then(|read| {
+            if read == expected {
+                Ok(())
+            } else {
+                Err(BlobError::io(
+                    context("reading back"),
+                    io::Error::new(io::ErrorKind::InvalidData, "probe content differs"),
+                ))
+            }
+        });
+    // Remove even after a failed read, so failed checks do not pile up files.
+    let removed = fs::remove_file(&path);
+    result?;
+    removed.map_err(|e| BlobError::io(context("removing"), e))
+}
+
+/// Atomically replaces `path` with `data`: concurrent writers each use their
+/// own temp file, and rename picks one whole winner.
+fn write_atomic(path: &Path, data: &[u8]) -> Result<(), BlobError> {
+    let dir = path.parent().ok_or_else(|| {
+        BlobError::io(
+            "blob path has no parent",
+            io::ErrorKind::InvalidInput.into(),
+        )
+    })?;
+    ensure_shard_dir(dir)?;
+    let tmp = dir.join(format!(".{}.tmp", random_hex()));
+    let result = write_new_synced(&tmp, data)
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| BlobError::io(format!("writing {}", path.display()), e));
+    if result.is_err() {
+        // Best effort: the write already failed, report that error instead.
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    sync_dir(dir)
+}
+
+/// Creates the shard directory; when it is new, fsyncs root so the
+/// directory entry survives a crash along with the blob in it.
+fn ensure_shard_dir(dir: &Path) -> Result<(), BlobError> {
+    match create_private_dir_once(dir) {
+        Ok(()) => dir.parent().map_or(Ok(()), sync_dir),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(BlobError::io(format!("creating {}", dir.display()), e)),
+    }
+}
+
+/// Deletes and fsyncs the directory, so a deleted ID photo stays deleted
+/// after a crash. Absent is fine: delete is idempotent.
+fn remove_durably(path: &Path) -> Result<(), BlobError> {
+    match fs::remove_file(path) {
+        Ok(()) => path.parent().map_or(Ok(()), sync_dir),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(BlobError::io(format!("deleting {}", path.display()), e)),
+    }
+}
+
+fn write_new_synced(path: &Path, data: &[u8]) -> io::Result<()> {
+    let mut file = private_create_new(path)?;
+    file.write_all(data)?;
+    file.sync_all()
+}
+
+fn sync_dir(dir: &Path) -> Result<(), BlobError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| BlobError::io(format!("syncing directory {}", dir.display()), e))
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 8];
+    OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+#[cfg(unix)]
+fn private_create_new(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn private_create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    dir_builder().recursive(true).create(dir)
+}
+
+fn create_private_dir_once(dir: &Path) -> io::Result<()> {
+    dir_builder().create(dir)
+}
+
+fn dir_builder() -> fs::DirBuilder {
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::MasterSecret;
+    use std::sync::Arc;
+
+    fn keyring() -> Keyring {
+        Keyring::new(&MasterSecret::generate(), &[])
+    }
+
+    fn store_in(dir: &tempfile::TempDir) -> FsBlobStore {
+        FsBlobStore::open(dir.path().join("blobs"), keyring()).unwrap()
+    }
+
+    /// Every file under `dir`, recursively.
+    fn files_under(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(files_under(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn roundtrip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        let id = BlobId::new();
+        store.put(&id, b"front of ID card").await.unwrap();
+        assert_eq!(store.get(&id).await.unwrap(), b"front of ID card");
+    }
+
+    #[tokio::test]
+    async fn blobs_land_at_root_shard_id_sealed_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        let id = BlobId::new();
+        let plain = b"310101199001011234".repeat(10);
+        store.put(&id, &plain).await.unwrap();
+        let path = store.root().join(&id.as_str()[..2]).join(id.as_str());
+        let on_disk = fs::read(&path).unwrap();
+        assert!(on_disk.starts_with(sealed::MAGIC));
+        assert!(!on_disk.windows(18).any(|w| w == &plain[..18]));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(path.parent().unwrap()), 0o700);
+            assert_eq!(mode(store.root()), 0o700);
+        }
+    }
+
+    #[tokio::test]
+    async fn put_overwrites_an_existing_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        let id = BlobId::new();
+        store.put(&id, b"first").await.unwrap();
+        store.put(&id, b"second").await.unwrap();
+        assert_eq!(store.get(&id).await.unwrap(), b"second");
+    }
+
+    #[tokio::test]
+    async fn get_of_a_missing_blob_is_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        assert!(matches!(
+            store.get(&BlobId::new()).await,
+            Err(BlobError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn delete_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        let id = BlobId::new();
+        store.delete(&id).await.unwrap();
+        store.put(&id, b"photo").await.unwrap();
+        store.delete(&id).await.unwrap();
+        store.delete(&id).await.unwrap();
+        assert!(matches!(store.get(&id).await, Err(BlobError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn a_file_copied_to_another_ids_path_fails_with_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        let (a, b) = (BlobId::new(), BlobId::new());
+        store.put(&a, b"applicant A").await.unwrap();
+        store.put(&b, b"applicant B").await.unwrap();
+        fs::copy(store.path_of(&a), store.path_of(&b)).unwrap();
+        assert!(matches!(store.get(&b).await, Err(BlobError::Corrupt(_))));
+    }
+
+    #[tokio::test]
+    async fn open_on_a_path_that_is_a_regular_file_errors_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not-a-dir");
+        fs::write(&path, b"x").unwrap();
+        let err = FsBlobStore::open(path.clone(), keyring()).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("not a directory"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn open_creates_a_missing_root_and_nested_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a/b/blobs");
+        let store = FsBlobStore::open(root.clone(), keyring()).unwrap();
+        assert!(root.is_dir());
+        store.check().await.unwrap();
+        assert!(files_under(&root).is_empty(), "probe left behind");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn open_on_a_read_only_directory_errors_unless_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ro");
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o500)).unwrap();
+        // root bypasses permission bits, so only an unprivileged run can see this fail.
+        let probe_works = File::create(root.join("x")).is_ok();
+        let result = FsBlobStore::open(root.clone(), keyring());
+        assert_eq!(result.is_ok(), probe_works);
+        if let Err(err) = result {
+            assert!(err.to_string().contains(&root.display().to_string()));
+        }
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_puts_of_the_same_id_leave_one_whole_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store_in(&dir));
+        let id = BlobId::new();
+        let inputs: Vec<Vec<u8>> = (0..16u8).map(|i| vec![i; 64 * 1024]).collect();
+        let tasks: Vec<_> = inputs
+            .iter()
+            .cloned()
+            .map(|input| {
+                let (store, id) = (store.clone(), id.clone());
+                tokio::spawn(async move { store.put(&id, &input).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let got = store.get(&id).await.unwrap();
+        assert!(inputs.contains(&got));
+    }
+
+    #[tokio::test]
+    async fn no_temp_files_remain_after_puts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        let ids: Vec<BlobId> = (0..20).map(|_| BlobId::new()).collect();
+        for id in &ids {
+            store.put(id, b"photo").await.unwrap();
+            store.put(id, b"photo again").await.unwrap();
+        }
+        let files = files_under(store.root());
+        assert_eq!(files.len(), ids.len());
+        for file in files {
+            let name = file.file_name().unwrap().to_str().unwrap();
+            assert!(BlobId::parse(name).is_ok(), "unexpected file {name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn check_passes_and_leaves_no_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        store.check().await.unwrap();
+        assert!(files_under(store.root()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn check_fails_when_root_disappears() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        fs::remove_dir_all(store.root()).unwrap();
+        assert!(matches!(store.check().await, Err(BlobError::Io { .. })));
+    }
+}

@@ -1,0 +1,275 @@
+//! The `heyan` command line: parse, load settings, dispatch. Every command has `--help`.
+//! Errors end the process with a message and a non-zero exit code, never a backtrace:
+//! 2 for invalid configuration or usage, 1 for anything else.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::domain::role::Role;
+use crate::flow::{accounts, FlowError};
+use crate::startup::{shutdown_signal, Application};
+use crate::{store, telemetry};
+
+/// heyan (核验): the Shanghai-mode App verification service for ICP website filing.
+#[derive(Debug, Parser)]
+#[command(name = "heyan", version, about, long_about = None)]
+pub struct Cli {
+    /// TOML configuration file; `HEYAN_*` environment variables override it.
+    #[arg(long, global = true, env = "HEYAN_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service (migrates the database first unless --no-migrate).
+    Serve {
+        /// Do not run database migrations at start-up.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load and validate the configuration, print it with secrets redacted, and exit.
+    CheckConfig,
+    /// Manage filing-system clients and their API keys.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage reviewer accounts.
+    #[command(subcommand)]
+    Reviewer(ReviewerCommand),
+    /// Print the OpenAPI document (JSON) and exit.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Create a client and print its API key (shown once; only a hash is stored).
+    Add {
+        /// A unique name for the client, e.g. the hosting provider.
+        #[arg(long)]
+        name: String,
+        /// Where heyan POSTs signed events for this client.
+        #[arg(long, value_name = "URL")]
+        webhook_url: Option<String>,
+    },
+    /// List clients.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReviewerCommand {
+    /// Create a reviewer account. Prints a generated password once unless
+    /// --password-stdin is given.
+    Add {
+        /// Login name (a-z, 0-9, '.', '_', '-').
+        #[arg(long)]
+        name: String,
+        /// Name shown in the console; defaults to the login name.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Roles, comma-separated: reviewer, auditor.
+        #[arg(long, default_value = "reviewer")]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Entry point used by `main`.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let usage = e
+                .downcast_ref::<FlowError>()
+                .is_some_and(|f| matches!(f, FlowError::Invalid { .. } | FlowError::Conflict(_)));
+            if usage {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { no_migrate } => {
+            if no_migrate {
+                settings.database.migrate_on_start = false;
+            }
+            serve(settings).await
+        }
+        Command::Migrate => migrate(&settings).await,
+        Command::CheckConfig => {
+            println!("configuration OK: {}", settings.redacted_summary());
+            Ok(())
+        }
+        Command::Client(cmd) => client(cmd, &settings).await,
+        Command::Reviewer(cmd) => reviewer(cmd, &settings).await,
+        Command::Openapi => {
+            let spec = crate::http::openapi();
+            println!(
+                "{}",
+                spec.to_pretty_json()
+                    .context("serialising the OpenAPI document")?
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(settings = %settings.redacted_summary(), "starting heyan");
+    let app = Application::build(settings).await?;
+    tracing::info!(port = app.port(), url = %app.state().settings.public_base_url(), "listening");
+    app.run_until_stopped(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    open_store(settings).await?;
+    println!(
+        "migrations applied to {}",
+        crate::config::redact_url(&settings.database_url())
+    );
+    Ok(())
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn store::Store>> {
+    let store = store::connect(&settings.database_url(), settings.database.max_connections).await?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+async fn client(cmd: ClientCommand, settings: &Settings) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    match cmd {
+        ClientCommand::Add { name, webhook_url } => {
+            let created = accounts::add_client(
+                store.as_ref(),
+                &name,
+                webhook_url.as_deref(),
+                SystemClock.now(),
+            )
+            .await
+            .map_err(|e| explain_flow(e, "client"))?;
+            println!("client_id: {}", created.id);
+            println!("api_key: {}", created.api_key.expose_secret());
+            eprintln!("The API key is shown only once: store it now. heyan keeps only its hash.");
+        }
+        ClientCommand::List => {
+            for c in store.list_clients().await? {
+                let state = if c.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    c.id,
+                    c.name,
+                    state,
+                    c.webhook_url.as_deref().unwrap_or("-")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn reviewer(cmd: ReviewerCommand, settings: &Settings) -> anyhow::Result<()> {
+    let ReviewerCommand::Add {
+        name,
+        display_name,
+        role,
+        password_stdin,
+    } = cmd;
+    let roles = Role::parse_list(&role).context("--role")?;
+    let (password, generated) = if password_stdin {
+        (read_password_line()?, false)
+    } else {
+        (accounts::generate_password(), true)
+    };
+    let store = open_store(settings).await?;
+    let display = display_name.unwrap_or_else(|| name.clone());
+    let id = accounts::add_reviewer(
+        store.as_ref(),
+        &name,
+        &display,
+        &password,
+        roles,
+        SystemClock.now(),
+    )
+    .await
+    .map_err(|e| explain_flow(e, "reviewer"))?;
+    println!("reviewer_id: {id}");
+    if generated {
+        println!("password: {}", password.expose_secret());
+        eprintln!("The password is shown only once.");
+    }
+    Ok(())
+}
+
+fn read_password_line() -> anyhow::Result<SecretString> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(SecretString::from(
+        line.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
+}
+
+/// Turns a flow error into an operator-readable message (kept as `FlowError` for the exit code).
+fn explain_flow(err: FlowError, what: &str) -> anyhow::Error {
+    let text = match &err {
+        FlowError::Conflict("client_name_taken") => {
+            "a client with this name exists already".to_owned()
+        }
+        FlowError::Conflict("reviewer_username_taken") => {
+            "a reviewer with this name exists already".to_owned()
+        }
+        other => other.to_string(),
+    };
+    anyhow::Error::new(err).context(format!("cannot add the {what}: {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

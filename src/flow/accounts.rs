@@ -1,0 +1,221 @@
+//! Accounts created by operators: filing-system clients with their API keys, and reviewer
+//! accounts with argon2id passwords.
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use super::FlowError;
+use crate::domain::ids::{ClientId, ClientKeyId, ReviewerId};
+use crate::domain::role::Role;
+use crate::store::{NewClient, NewClientKey, NewReviewer, Store};
+
+/// Every API key starts with this, so leaked keys are easy to scan for.
+pub const API_KEY_PREFIX: &str = "hyk_";
+/// How many characters of a key are kept to tell keys apart.
+const SHOWN_PREFIX_LEN: usize = 12;
+/// Shortest password accepted for a reviewer.
+const MIN_PASSWORD_CHARS: usize = 12;
+
+/// A client just created, with the only copy of its API key.
+pub struct CreatedClient {
+    /// The new client's id.
+    pub id: ClientId,
+    /// The API key in the clear: shown once, never stored.
+    pub api_key: SecretString,
+}
+
+/// SHA-256 (hex) of an API key: how keys are stored and looked up. Keys carry 256 random
+/// bits, so a fast hash is enough and lookups stay one indexed query.
+pub fn hash_api_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn new_api_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    format!("{API_KEY_PREFIX}{body}")
+}
+
+/// Creates a filing-system client and its first API key.
+pub async fn add_client(
+    store: &dyn Store,
+    name: &str,
+    webhook_url: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<CreatedClient, FlowError> {
+    let name = checked_name("name", name)?;
+    let webhook_url = webhook_url.map(checked_webhook_url).transpose()?;
+    let id = ClientId::new();
+    let api_key = new_api_key();
+    let client = NewClient {
+        id: id.clone(),
+        name,
+        webhook_url,
+        created_at: now,
+    };
+    let key = NewClientKey {
+        id: ClientKeyId::new(),
+        client_id: id.clone(),
+        key_hash: hash_api_key(&api_key),
+        key_prefix: api_key.chars().take(SHOWN_PREFIX_LEN).collect(),
+        created_at: now,
+    };
+    store.insert_client(&client, &key).await?;
+    tracing::info!(client.id = %id, "client created");
+    Ok(CreatedClient {
+        id,
+        api_key: SecretString::from(api_key),
+    })
+}
+
+/// Creates a reviewer account with an argon2id password hash.
+pub async fn add_reviewer(
+    store: &dyn Store,
+    username: &str,
+    display_name: &str,
+    password: &SecretString,
+    roles: Vec<Role>,
+    now: DateTime<Utc>,
+) -> Result<ReviewerId, FlowError> {
+    let username = checked_username(username)?;
+    let display_name = checked_name("display_name", display_name)?;
+    if password.expose_secret().chars().count() < MIN_PASSWORD_CHARS {
+        return Err(invalid(
+            "password",
+            "too_short",
+            format!("at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if roles.is_empty() {
+        return Err(invalid("roles", "empty", "at least one role".into()));
+    }
+    let id = ReviewerId::new();
+    let reviewer = NewReviewer {
+        id: id.clone(),
+        username,
+        display_name,
+        password_hash: hash_password(password)?,
+        roles,
+        created_at: now,
+    };
+    store.insert_reviewer(&reviewer).await?;
+    tracing::info!(reviewer.id = %id, "reviewer created");
+    Ok(id)
+}
+
+/// argon2id with the crate's default (OWASP-recommended) parameters and a random salt.
+pub fn hash_password(password: &SecretString) -> Result<String, FlowError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.expose_secret().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| FlowError::Internal(anyhow::anyhow!("argon2: {e}")))
+}
+
+/// A random password for a new account: 16 characters from a look-alike-free alphabet.
+pub fn generate_password() -> SecretString {
+    const ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let text: String = bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect();
+    SecretString::from(text)
+}
+
+fn invalid(field: &str, code: &'static str, message: String) -> FlowError {
+    FlowError::Invalid {
+        field: field.into(),
+        code,
+        message,
+    }
+}
+
+fn checked_name(field: &str, raw: &str) -> Result<String, FlowError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(invalid(field, "empty", "must not be empty".into()));
+    }
+    if name.chars().count() > 100 {
+        return Err(invalid(field, "too_long", "at most 100 characters".into()));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(invalid(
+            field,
+            "invalid_character",
+            "no control characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn checked_username(raw: &str) -> Result<String, FlowError> {
+    let name = raw.trim();
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if name.is_empty() || name.len() > 64 || !ok_chars {
+        return Err(invalid(
+            "name",
+            "invalid_username",
+            "1–64 characters of a-z, 0-9, '.', '_' or '-'".into(),
+        ));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+fn checked_webhook_url(raw: &str) -> Result<String, FlowError> {
+    let parsed = url::Url::parse(raw.trim())
+        .map_err(|e| invalid("webhook_url", "invalid_url", format!("not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(invalid(
+            "webhook_url",
+            "invalid_url",
+            "must be an http(s) URL with a host".into(),
+        ));
+    }
+    Ok(parsed.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_are_long_random_and_prefixed() {
+        let a = new_api_key();
+        assert!(a.starts_with(API_KEY_PREFIX));
+        assert_eq!(a.len(), API_KEY_PREFIX.len() + 43);
+        assert_ne!(a, new_api_key());
+        assert_eq!(hash_api_key(&a).len(), 64);
+    }
+
+    #[test]
+    fn usernames_are_checked_and_lowercased() {
+        assert_eq!(checked_username(" Li.Lei ").ok(), Some("li.lei".into()));
+        for bad in ["", "a b", "名字", &"x".repeat(65)] {
+            assert!(checked_username(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn webhook_urls_must_be_http() {
+        assert!(checked_webhook_url("https://filing.example.com/hook").is_ok());
+        for bad in ["ftp://x", "not a url", "file:///etc/passwd"] {
+            assert!(checked_webhook_url(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn generated_passwords_are_long_enough() {
+        let p = generate_password();
+        assert_eq!(p.expose_secret().chars().count(), 16);
+    }
+}

@@ -1,0 +1,224 @@
+//! `ApiError`: the one error type every handler returns, and the one JSON shape every
+//! audience sees: `{"code", "message_zh", "message_en", "fields"?, "request_id"?}`.
+//!
+//! `code` is stable snake_case that clients may branch on; the messages are for people.
+//! A 5xx never carries internal text: the cause travels in the response extensions to the
+//! logging middleware (`log_internal_errors`), which logs it once with the request id.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The result type of every handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `not_found`.
+    #[schema(example = "not_found")]
+    pub code: Cow<'static, str>,
+    /// What happened and what to do, in Chinese.
+    pub message_zh: Cow<'static, str>,
+    /// The same in English.
+    pub message_en: Cow<'static, str>,
+    /// Per-field problems where input was invalid: field path → problems.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, Vec<String>>,
+    /// The request id, on server errors, to quote to operators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// An error on its way to becoming a response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+    retry_after_secs: Option<u64>,
+    source: Option<anyhow::Error>,
+}
+
+/// The hidden cause of a 5xx, handed to the logging middleware.
+#[derive(Clone)]
+pub struct InternalErrorCause(pub Arc<anyhow::Error>);
+
+impl ApiError {
+    /// An error with a status, a stable code and messages in both languages.
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message_zh: impl Into<Cow<'static, str>>,
+        message_en: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                code: Cow::Borrowed(code),
+                message_zh: message_zh.into(),
+                message_en: message_en.into(),
+                fields: BTreeMap::new(),
+                request_id: None,
+            },
+            retry_after_secs: None,
+            source: None,
+        }
+    }
+
+    /// A server-side failure: the client sees only `internal_error`.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        let mut err = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "服务器内部错误，请稍后重试",
+            "Internal server error; please try again later",
+        );
+        err.source = Some(cause.into());
+        err
+    }
+
+    /// No such resource (or one the caller may not see: the answer is the same).
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "请求的资源不存在",
+            "The requested resource does not exist",
+        )
+    }
+
+    /// Input that failed validation; add details with `with_field`.
+    pub fn invalid_input() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "提交的信息有误，请检查标出的字段",
+            "Some fields are invalid; see `fields`",
+        )
+    }
+
+    /// Adds a problem for one field path (e.g. `websites[1].principal.id_number`).
+    pub fn with_field(mut self, path: impl Into<String>, problem: impl Into<String>) -> Self {
+        self.body
+            .fields
+            .entry(path.into())
+            .or_default()
+            .push(problem.into());
+        self
+    }
+
+    /// Tells the client when to try again (sets `Retry-After`).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The machine code.
+    pub fn code(&self) -> &str {
+        &self.body.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(&self.body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(cause) = self.source {
+            response
+                .extensions_mut()
+                .insert(InternalErrorCause(Arc::new(cause)));
+        }
+        response
+    }
+}
+
+/// Logs the cause of every 5xx once, with the request id, and puts the request id in the
+/// body so a user can quote it.
+pub async fn log_internal_errors(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let response = next.run(request).await;
+    if !response.status().is_server_error() {
+        return response;
+    }
+    let status = response.status();
+    match response.extensions().get::<InternalErrorCause>() {
+        Some(cause) => tracing::error!(
+            request.id = request_id.as_deref().unwrap_or("-"),
+            error = format!("{:#}", cause.0),
+            "request failed"
+        ),
+        None => return response,
+    }
+    let mut body = ApiError::internal(anyhow::anyhow!("logged")).body;
+    body.request_id = request_id;
+    let mut fresh = (status, axum::Json(body)).into_response();
+    fresh.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    fresh
+}
+
+/// Turns a panic inside a handler into a JSON 500 instead of a dropped connection.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    tracing::error!("handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "服务器内部错误，请稍后重试",
+        "Internal server error; please try again later",
+    )
+    .into_response()
+}
+
+/// The answer for paths no route matches.
+pub async fn route_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        "没有这个接口，请检查地址",
+        "No such endpoint; check the path",
+    )
+}
+
+/// The answer for a known path called with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "此接口不支持该请求方法",
+        "This endpoint does not accept that method",
+    )
+}
+
+/// The answer when a request runs past the configured timeout.
+pub fn timeout_error() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "request_timeout",
+        "处理超时，请稍后重试",
+        "The request took too long; please try again",
+    )
+    .retry_after(5)
+}

@@ -1,0 +1,140 @@
+//! The HTTP layer: the route index, the middleware stack and the OpenAPI document.
+//!
+//! Route index (every path the service answers; each audience module owns its prefix):
+//!
+//! | path | module | who |
+//! | --- | --- | --- |
+//! | `GET /healthz`, `GET /readyz`, `GET /metrics`, `GET /openapi.json`, `GET /version` | `ops` | operators |
+//!
+//! Every route is registered through `utoipa_axum::routes!`, which adds it to the OpenAPI
+//! document at the same time, so the spec cannot miss a route (a test also scans this
+//! folder for plain `.route(` calls). `http` never sees `sqlx`.
+
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod ops;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::HeaderName;
+use axum::{middleware, Extension, Router};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use self::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The top of the OpenAPI document; paths come from the audience routers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "heyan (核验)",
+        description = "Shanghai-mode App verification for ICP website filing. Errors share one shape: `{code, message_zh, message_en, fields?, request_id?}`.",
+    ),
+    components(schemas(error::ErrorBody)),
+    tags((name = "ops", description = "Health, readiness, metrics and this document")),
+)]
+struct ApiDoc;
+
+/// All routes with their OpenAPI document, before middleware.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(ops::router())
+        .split_for_parts()
+}
+
+/// The OpenAPI document on its own (for `heyan openapi` and tests).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().1
+}
+
+/// The complete application: routes, fallbacks and middleware, bound to `state`.
+pub fn router(state: AppState) -> Router {
+    let (routes, spec) = routes();
+    let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
+    let json_limit = state.settings.server.json_body_limit_bytes;
+    let middleware = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(middleware::from_fn(error::log_internal_errors))
+        .layer(middleware::from_fn(metrics::track))
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            error::timeout_error()
+        }))
+        .timeout(timeout);
+    routes
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(Extension(Arc::new(spec)))
+        .layer(DefaultBodyLimit::max(json_limit))
+        .layer(middleware)
+        .with_state(state)
+}
+
+/// The span of one request: method, route template and request id; never the raw URI,
+/// which may carry tokens.
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %request.method(), route, request.id = request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Every route must go through `routes!` so it lands in the OpenAPI document.
+    #[test]
+    fn no_route_bypasses_the_openapi_document() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+        let mut offenders = Vec::new();
+        visit(&root, &mut |path, text| {
+            for (n, line) in text.lines().enumerate() {
+                let code = line.trim_start();
+                if code.starts_with("//") {
+                    continue;
+                }
+                if code.contains(".route(\"") || code.contains(concat!(".route", "_service(")) {
+                    offenders.push(format!("{}:{}", path.display(), n + 1));
+                }
+            }
+        });
+        // The extractor tests build their own throwaway router.
+        offenders.retain(|o| !o.contains("extract.rs"));
+        assert!(
+            offenders.is_empty(),
+            "routes outside routes!(): {offenders:?}"
+        );
+    }
+
+    fn visit(dir: &Path, f: &mut dyn FnMut(&Path, &str)) {
+        for entry in std::fs::read_dir(dir).expect("src/http is readable") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                visit(&path, f);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("source is UTF-8");
+                f(&path, &text);
+            }
+        }
+    }
+}

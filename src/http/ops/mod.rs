@@ -1,0 +1,144 @@
+//! Operations endpoints: `/healthz` (the process is up), `/readyz` (database and blob
+//! store answer), `/metrics` (Prometheus text), `/openapi.json` (this API's spec) and
+//! `/version`. No authentication: they reveal no personal data.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::state::AppState;
+
+/// How long a readiness probe waits for each dependency.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The ops routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+        .routes(routes!(version))
+}
+
+/// Liveness answer.
+#[derive(Serialize, ToSchema)]
+pub struct HealthResponse {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// Readiness answer: overall status and one entry per dependency.
+#[derive(Serialize, ToSchema)]
+pub struct ReadyResponse {
+    /// `ready` or `not_ready`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// `ok` or `unavailable`.
+    pub database: &'static str,
+    /// `ok` or `unavailable`.
+    pub blob_store: &'static str,
+}
+
+/// Build information.
+#[derive(Serialize, ToSchema)]
+pub struct VersionResponse {
+    /// The crate version.
+    #[schema(example = "0.1.0")]
+    pub version: &'static str,
+}
+
+/// The process is up and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "The process is up", body = HealthResponse)))]
+async fn healthz() -> Json<HealthResponse> {
+    Json(HealthResponse { status: "ok" })
+}
+
+/// The database and the blob store both answer.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses(
+        (status = 200, description = "Ready to serve", body = ReadyResponse),
+        (status = 503, description = "A dependency is unavailable", body = ReadyResponse),
+    ))]
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let (db, blobs) = tokio::join!(
+        tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()),
+        tokio::time::timeout(PROBE_TIMEOUT, state.blobs.check()),
+    );
+    let database = probe_result(
+        "database",
+        db.map_err(|_| "timed out".to_owned())
+            .and_then(|r| r.map_err(|e| format!("{e:#}"))),
+    );
+    let blob_store = probe_result(
+        "blob store",
+        blobs
+            .map_err(|_| "timed out".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string())),
+    );
+    let ready = database == "ok" && blob_store == "ok";
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = ReadyResponse {
+        status: if ready { "ready" } else { "not_ready" },
+        database,
+        blob_store,
+    };
+    (status, Json(body))
+}
+
+/// Logs a failed probe (operators need the cause) and reduces it to a label.
+fn probe_result(what: &str, result: Result<(), String>) -> &'static str {
+    match result {
+        Ok(()) => "ok",
+        Err(cause) => {
+            tracing::warn!(dependency = what, error = %cause, "readiness probe failed");
+            "unavailable"
+        }
+    }
+}
+
+/// Prometheus text format: requests by route and status, latency histograms.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state.metrics.run_upkeep();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// This API's OpenAPI 3.1 description, generated from the code.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
+async fn openapi_json(
+    Extension(spec): Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> impl IntoResponse {
+    Json(spec.as_ref().clone())
+}
+
+/// The running version.
+#[utoipa::path(get, path = "/version", tag = "ops",
+    responses((status = 200, description = "Build information", body = VersionResponse)))]
+async fn version() -> Json<VersionResponse> {
+    Json(VersionResponse {
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}

@@ -1,0 +1,27 @@
+//! heyan (核验): the Shanghai-mode App verification step of ICP website filing.
+//!
+//! Dependencies point one way: `http` → `flow` → `domain`, with `store`, `blob` and
+//! `secrets` as ports that `flow` calls.
+
+/// Encrypted blob storage for photos (AES-256-GCM, bound to the blob id).
+pub mod blob;
+/// The command line: serve, migrate, check-config, client, reviewer.
+pub mod cli;
+/// Where "now" comes from; tests move it.
+pub mod clock;
+/// Settings: defaults, TOML file, `HEYAN_*` environment; validation.
+pub mod config;
+/// Value types parsed at the boundary, masking, pure rules. No I/O.
+pub mod domain;
+/// Use cases orchestrating the ports.
+pub mod flow;
+/// HTTP: routes, middleware, errors, extractors, ops endpoints.
+pub mod http;
+/// The master secret and the keys derived from it.
+pub mod secrets;
+/// Building and running the service.
+pub mod startup;
+/// Durable records: the `Store` port and its SQLite and PostgreSQL backends.
+pub mod store;
+/// Logging set-up and span-preserving blocking work.
+pub mod telemetry;

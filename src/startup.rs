@@ -1,0 +1,180 @@
+//! Building and running the service: open the store (migrating), load or generate the
+//! master secret, open the blob store, bind the listener, serve until told to stop.
+//!
+//! The listener is bound in `build`, before the server task starts, so tests read
+//! `port()` and send requests without sleeping.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::blob::fs::FsBlobStore;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::http::state::AppState;
+use crate::secrets::{self, Keyring, MasterSecret};
+use crate::store;
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds the service with the system clock.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the service with a given clock (tests move time).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let state = build_state(settings, clock).await?;
+        let listen = state.settings.server.listen;
+        let listener = TcpListener::bind(listen).await.with_context(|| {
+            format!("cannot listen on {listen} (server.listen / HEYAN_SERVER__LISTEN)")
+        })?;
+        let port = listener
+            .local_addr()
+            .context("reading the bound address")?
+            .port();
+        Ok(Self {
+            listener,
+            port,
+            state,
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (tests reach the store through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish for up to
+    /// `server.shutdown_grace_secs`.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            // The receiver is gone only when the server already stopped.
+            let _ = stopping_tx.send(());
+        };
+        let app = crate::http::router(self.state);
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let server = tokio::spawn(async move { server.await });
+        tokio::pin!(server);
+        tokio::select! {
+            finished = &mut server => return finished.context("server task")?.context("serving HTTP"),
+            _ = stopping_rx => {}
+        }
+        match tokio::time::timeout(grace, server).await {
+            Ok(finished) => finished.context("server task")?.context("serving HTTP"),
+            Err(_) => {
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "in-flight requests still running after the grace period; exiting"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Opens every dependency named by the settings.
+pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let keys = load_keyring(&settings)?;
+    let store = store::connect(&settings.database_url(), settings.database.max_connections).await?;
+    if settings.database.migrate_on_start {
+        store.migrate().await.context("migrating the database")?;
+    }
+    let blobs = FsBlobStore::open(settings.blob_dir(), keys.clone()).with_context(|| {
+        format!(
+            "opening the blob store at {}",
+            settings.blob_dir().display()
+        )
+    })?;
+    Ok(AppState {
+        store,
+        blobs: Arc::new(blobs),
+        settings: Arc::new(settings),
+        clock,
+        keys,
+        metrics: crate::http::metrics::handle(),
+    })
+}
+
+/// The keyring from the configured master secret; in development, generated into the data
+/// folder on first start.
+pub fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
+    use secrecy::ExposeSecret;
+    let current = match (
+        &settings.secrets.master_secret,
+        &settings.secrets.master_secret_file,
+    ) {
+        (Some(text), _) => MasterSecret::parse(text.expose_secret())
+            .context("secrets.master_secret (HEYAN_SECRETS__MASTER_SECRET)")?,
+        (None, Some(path)) => secrets::load_file(path)
+            .context("secrets.master_secret_file (HEYAN_SECRETS__MASTER_SECRET_FILE)")?,
+        (None, None) => {
+            let path = settings.generated_secret_path();
+            let (secret, generated) = secrets::load_or_generate(&path)
+                .with_context(|| format!("development master secret at {}", path.display()))?;
+            if generated {
+                tracing::warn!(path = %path.display(), "generated a development master secret; production must provide one");
+            }
+            secret
+        }
+    };
+    let previous = settings
+        .secrets
+        .previous
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            MasterSecret::parse(s.expose_secret())
+                .with_context(|| format!("secrets.previous[{i}] (HEYAN_SECRETS__PREVIOUS)"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Keyring::new(&current, &previous))
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

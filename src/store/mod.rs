@@ -1,0 +1,285 @@
+//! The `Store` port: every durable record heyan keeps, in domain language. Two backends
+//! implement it — `sqlite` (default) and `postgres` — and one conformance suite
+//! (`tests/store`) holds both to the same behaviour.
+//!
+//! Invariants that span several statements live inside one store method and one
+//! transaction; callers never hold a transaction. SQL stays in the backend files.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::config::{database_kind_of, DatabaseKind};
+use crate::domain::ids::{ClientId, ClientKeyId, ReviewerId};
+use crate::domain::role::Role;
+
+/// What can go wrong in storage, in terms callers can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The record asked for with `get_*` does not exist.
+    #[error("record not found")]
+    NotFound,
+    /// A uniqueness rule was broken; the name says which (e.g. `client_name_taken`).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// Anything else: connection, SQL, data that does not convert.
+    #[error(transparent)]
+    Backend(#[from] anyhow::Error),
+}
+
+/// A new filing-system client.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    /// Its id.
+    pub id: ClientId,
+    /// A unique, human-chosen name (the hosting provider).
+    pub name: String,
+    /// Where signed webhook events go.
+    pub webhook_url: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A filing-system client as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// Its id.
+    pub id: ClientId,
+    /// Its unique name.
+    pub name: String,
+    /// Where signed webhook events go.
+    pub webhook_url: Option<String>,
+    /// Set once the client is revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new API key for a client; only its hash is stored.
+#[derive(Debug, Clone)]
+pub struct NewClientKey {
+    /// Its id.
+    pub id: ClientKeyId,
+    /// The client it belongs to.
+    pub client_id: ClientId,
+    /// SHA-256 (hex) of the key.
+    pub key_hash: String,
+    /// The key's first characters, for operators to tell keys apart.
+    pub key_prefix: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API key as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKey {
+    /// Its id.
+    pub id: ClientKeyId,
+    /// The client it belongs to.
+    pub client_id: ClientId,
+    /// The key's first characters.
+    pub key_prefix: String,
+    /// Set once the key is revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new reviewer account.
+#[derive(Debug, Clone)]
+pub struct NewReviewer {
+    /// Its id.
+    pub id: ReviewerId,
+    /// Unique login name.
+    pub username: String,
+    /// Name shown in the console and the audit log.
+    pub display_name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// What the account may do.
+    pub roles: Vec<Role>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A reviewer account as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Reviewer {
+    /// Its id.
+    pub id: ReviewerId,
+    /// Unique login name.
+    pub username: String,
+    /// Name shown in the console.
+    pub display_name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// What the account may do.
+    pub roles: Vec<Role>,
+    /// Set once the account is disabled.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Reviewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reviewer")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new single-use token (only its HMAC is stored).
+#[derive(Debug, Clone)]
+pub struct NewSingleUseToken {
+    /// What it is for, e.g. `liveness_nonce`.
+    pub purpose: String,
+    /// HMAC (hex) of the token.
+    pub token_hash: String,
+    /// What it grants access to.
+    pub subject: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What happened when a single-use token was presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumeOutcome {
+    /// This call used the token; here is what it grants.
+    Consumed {
+        /// The token's subject.
+        subject: String,
+    },
+    /// Someone used it before.
+    AlreadyUsed,
+    /// It expired unused.
+    Expired,
+    /// No such token.
+    Unknown,
+}
+
+/// Durable storage for every record heyan keeps.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is.
+    fn kind(&self) -> DatabaseKind;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Inserts a client together with its first key, in one transaction.
+    /// `Conflict("client_name_taken")` when the name is in use.
+    async fn insert_client(&self, client: &NewClient, key: &NewClientKey)
+        -> Result<(), StoreError>;
+
+    /// The client and key for a key hash, when the key exists (revoked or not).
+    async fn find_client_by_key_hash(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<(Client, ClientKey)>, StoreError>;
+
+    /// The client with this id.
+    async fn get_client(&self, id: &ClientId) -> Result<Client, StoreError>;
+
+    /// All clients, oldest first.
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+
+    /// Inserts a reviewer; `Conflict("reviewer_username_taken")` when the name is in use.
+    async fn insert_reviewer(&self, reviewer: &NewReviewer) -> Result<(), StoreError>;
+
+    /// The reviewer with this login name.
+    async fn find_reviewer_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<Reviewer>, StoreError>;
+
+    /// Stores a single-use token; `Conflict("token_exists")` for a duplicate.
+    async fn insert_single_use_token(&self, token: &NewSingleUseToken) -> Result<(), StoreError>;
+
+    /// Uses a token at `now`. Of any number of concurrent callers, exactly one gets
+    /// `Consumed`.
+    async fn consume_single_use_token(
+        &self,
+        purpose: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ConsumeOutcome, StoreError>;
+
+    /// Adds one to the counter `key` for the window starting at `window_start` and returns
+    /// the new count. Concurrent increments are never lost.
+    async fn increment_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+
+    /// The current count of a counter window (0 when absent).
+    async fn get_counter(&self, key: &str, window_start: DateTime<Utc>) -> Result<i64, StoreError>;
+
+    /// Deletes counter windows that expired before `now`; returns how many.
+    async fn delete_expired_counters(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Opens the backend named by the URL's scheme (without migrating).
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
+    let kind = database_kind_of(url).map_err(anyhow::Error::msg)?;
+    let store: Arc<dyn Store> = match kind {
+        DatabaseKind::Sqlite => Arc::new(sqlite::SqliteStore::connect(url, max_connections).await?),
+        DatabaseKind::Postgres => {
+            Arc::new(postgres::PostgresStore::connect(url, max_connections).await?)
+        }
+    };
+    Ok(store)
+}
+
+/// Converts a role list read from storage.
+fn roles_from_db(raw: &str) -> Result<Vec<Role>, StoreError> {
+    Role::parse_list(raw).map_err(|e| StoreError::Backend(anyhow::anyhow!(e)))
+}
+
+/// Converts an id read from storage.
+fn id_from_db<T>(
+    raw: &str,
+    parse: impl Fn(&str) -> Result<T, crate::domain::ids::IdError>,
+) -> Result<T, StoreError> {
+    parse(raw).map_err(|_| StoreError::Backend(anyhow::anyhow!("malformed id in database: {raw}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    fn names(dir: &str) -> BTreeSet<String> {
+        std::fs::read_dir(dir)
+            .expect("migrations folder exists")
+            .map(|e| {
+                e.expect("readable entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migration_names() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let sqlite = names(&format!("{root}/migrations/sqlite"));
+        let postgres = names(&format!("{root}/migrations/postgres"));
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, postgres);
+    }
+}
