@@ -252,16 +252,13 @@ fn read_password_line() -> anyhow::Result<SecretString> {
 
 /// Turns a flow error into an operator-readable message (kept as `FlowError` for the exit code).
 fn explain_flow(err: FlowError, what: &str) -> anyhow::Error {
-    let text = match &err {
-        FlowError::Conflict("client_name_taken") => {
-            "a client with this name exists already".to_owned()
+    let context = match &err {
+        FlowError::Conflict(_) => {
+            format!("cannot add the {what}: a {what} with this name exists already")
         }
-        FlowError::Conflict("reviewer_username_taken") => {
-            "a reviewer with this name exists already".to_owned()
-        }
-        other => other.to_string(),
+        _ => format!("cannot add the {what}"),
     };
-    anyhow::Error::new(err).context(format!("cannot add the {what}: {text}"))
+    anyhow::Error::new(err).context(context)
 }
 
 #[cfg(test)]

@@ -475,6 +475,8 @@ fn from_figment(err: figment::Error) -> ConfigError {
 }
 
 #[cfg(test)]
+// figment's Jail closures return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

@@ -7,7 +7,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{FromRow, PgPool};
+use sqlx::{ConnectOptions, Connection, FromRow, PgPool};
 
 use super::{
     id_from_db, roles_from_db, Client, ClientKey, ConsumeOutcome, NewClient, NewClientKey,
@@ -32,12 +32,17 @@ impl PostgresStore {
                 redact_url(url)
             )
         })?;
+        // One direct connection first: a pool would hide the cause ("connection refused",
+        // "database does not exist") behind a generic acquire timeout.
+        let probe = options
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to PostgreSQL at `{}`", redact_url(url)))?;
+        drop(probe.close().await);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .with_context(|| format!("cannot connect to PostgreSQL at `{}`", redact_url(url)))?;
+            .connect_lazy_with(options);
         Ok(Self { pool })
     }
 }

@@ -1,1 +1,8 @@
+//! Black-box HTTP tests: the real server on a random port, a real database (SQLite, and
+//! PostgreSQL when `TEST_POSTGRES_URL` is set), real HTTP through reqwest.
 
+#[path = "../support/mod.rs"]
+mod support;
+
+mod helpers;
+mod ops;

@@ -1,1 +1,24 @@
+//! Store conformance suite: every behaviour the flow relies on, run against SQLite and
+//! PostgreSQL with the same body (`on_both_databases!`).
 
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cases;
+
+on_both_databases!(crate::cases =>
+    migrating_twice_is_harmless,
+    inserts_a_client_and_finds_it_by_key_hash,
+    refuses_a_duplicate_client_name_and_keeps_the_first,
+    get_client_of_an_unknown_id_is_not_found,
+    lists_clients_oldest_first,
+    inserts_a_reviewer_and_finds_it_by_username,
+    refuses_a_duplicate_reviewer_username,
+    consumes_a_token_exactly_once,
+    reports_expired_and_unknown_tokens,
+    thirty_two_racers_consume_one_token_once,
+    refuses_a_duplicate_token,
+    counts_concurrent_increments_without_loss,
+    keeps_counter_windows_apart,
+    deletes_only_expired_counters,
+);

@@ -1,0 +1,193 @@
+//! Operations endpoints, the error shape, request ids, metrics and the OpenAPI document.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{assert_error_shape, json, spawn_app};
+use crate::support::TestDb;
+
+crate::on_both_databases!(crate::ops::cases =>
+    healthz_answers_ok,
+    readyz_is_ready_with_a_database_and_a_blob_store,
+    readyz_is_503_when_the_blob_store_is_gone,
+    unknown_paths_and_methods_get_the_json_error_shape,
+    every_response_carries_a_request_id_and_keeps_the_callers,
+    metrics_count_requests_by_route_and_status,
+    every_documented_operation_is_served,
+    stopping_lets_the_server_finish_cleanly,
+);
+
+#[tokio::test]
+async fn readyz_is_503_when_postgres_is_gone() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let app = spawn_app(db).await;
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    app.db.drop_postgres_now().await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = json(response).await;
+    assert_eq!(body["database"], "unavailable");
+    assert_eq!(body["blob_store"], "ok");
+}
+
+pub mod cases {
+    use super::*;
+
+    pub async fn healthz_answers_ok(db: TestDb) {
+        let app = spawn_app(db).await;
+        let response = app.get("/healthz").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(json(response).await["status"], "ok");
+    }
+
+    pub async fn readyz_is_ready_with_a_database_and_a_blob_store(db: TestDb) {
+        let app = spawn_app(db).await;
+        let response = app.get("/readyz").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = json(response).await;
+        assert_eq!(body["status"], "ready");
+        assert_eq!(body["database"], "ok");
+        assert_eq!(body["blob_store"], "ok");
+    }
+
+    pub async fn readyz_is_503_when_the_blob_store_is_gone(db: TestDb) {
+        let app = spawn_app(db).await;
+        let blobs = app.state.settings.blob_dir();
+        std::fs::remove_dir_all(&blobs).expect("remove the blob folder");
+        // A file where the folder was: nothing can be written below it.
+        std::fs::write(&blobs, b"not a folder").expect("write a file");
+        let response = app.get("/readyz").await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = json(response).await;
+        assert_eq!(body["status"], "not_ready");
+        assert_eq!(body["blob_store"], "unavailable");
+        assert_eq!(body["database"], "ok");
+    }
+
+    pub async fn unknown_paths_and_methods_get_the_json_error_shape(db: TestDb) {
+        let app = spawn_app(db).await;
+        let response = app.get("/no/such/path").await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(assert_error_shape(&json(response).await), "route_not_found");
+
+        let response = app.call(reqwest::Method::DELETE, "/healthz").await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            assert_error_shape(&json(response).await),
+            "method_not_allowed"
+        );
+    }
+
+    pub async fn every_response_carries_a_request_id_and_keeps_the_callers(db: TestDb) {
+        let app = spawn_app(db).await;
+        let first = app.get("/healthz").await;
+        let second = app.get("/no/such/path").await;
+        let id = |r: &reqwest::Response| {
+            r.headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .expect("x-request-id header")
+        };
+        assert_ne!(id(&first), id(&second), "each request gets its own id");
+
+        let given = reqwest::Client::new()
+            .get(format!("{}/healthz", app.address))
+            .header("x-request-id", "filing-42")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(id(&given), "filing-42");
+    }
+
+    pub async fn metrics_count_requests_by_route_and_status(db: TestDb) {
+        let app = spawn_app(db).await;
+        // The recorder is process-wide: compare before and after.
+        let count = |text: &str| -> u64 {
+            text.lines()
+                .find(|l| {
+                    l.starts_with(
+                        r#"http_requests_total{method="GET",route="/version",status="200"}"#,
+                    )
+                })
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        let before = count(&app.get("/metrics").await.text().await.expect("text"));
+        for _ in 0..3 {
+            assert_eq!(app.get("/version").await.status(), StatusCode::OK);
+        }
+        let response = app.get("/metrics").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert!(content_type.starts_with("text/plain"), "{content_type}");
+        let text = response.text().await.expect("text");
+        assert!(
+            count(&text) >= before + 3,
+            "count went from {before}: {text}"
+        );
+        assert!(
+            text.contains("# TYPE http_request_duration_seconds histogram"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"http_request_duration_seconds_bucket{method="GET",route="/version",status="200",le="0.005"}"#),
+            "latency buckets by route: {text}"
+        );
+        assert!(
+            !text.contains("route=\"/no/such"),
+            "raw paths never become labels"
+        );
+    }
+
+    /// The spec and the routes come from one registration; this checks the other way too:
+    /// every documented operation is answered by a real route, not the fallbacks.
+    pub async fn every_documented_operation_is_served(db: TestDb) {
+        let app = spawn_app(db).await;
+        let spec = json(app.get("/openapi.json").await).await;
+        let paths = spec["paths"].as_object().expect("paths object");
+        for expected in [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/openapi.json",
+            "/version",
+        ] {
+            assert!(
+                paths.contains_key(expected),
+                "{expected} missing from the spec"
+            );
+        }
+        for (path, operations) in paths {
+            for method in operations.as_object().expect("operations").keys() {
+                let method =
+                    reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+                let concrete = path.replace(['{', '}'], "");
+                let response = app.call(method.clone(), &concrete).await;
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                assert!(
+                    !body.contains("route_not_found") && !body.contains("method_not_allowed"),
+                    "{method} {path} is documented but not routed ({status})"
+                );
+            }
+        }
+    }
+
+    pub async fn stopping_lets_the_server_finish_cleanly(db: TestDb) {
+        let app = spawn_app(db).await;
+        let address = app.address.clone();
+        assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+        app.stop().await.expect("the server stops without error");
+        let after = reqwest::Client::new()
+            .get(format!("{address}/healthz"))
+            .send()
+            .await;
+        assert!(after.is_err(), "the listener is closed after shutdown");
+    }
+}

@@ -1,0 +1,444 @@
+//! The real `heyan` binary, run as an operator would: in an empty folder, with settings
+//! from the environment, stopped with SIGTERM.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::TestDb;
+
+/// `heyan` in `dir` with a clean `HEYAN_*` environment plus `vars`.
+fn heyan(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_heyan"));
+    cmd.current_dir(dir).args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("HEYAN_") || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.envs(vars.iter().copied());
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    heyan(dir, args, vars)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run heyan")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn assert_clean_failure(out: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "exit code; stderr: {err}");
+    assert!(
+        !err.contains("panicked"),
+        "a panic instead of a message: {err}"
+    );
+    for needle in needles {
+        assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Polls `url` until it answers (the server is another process; there is nothing to await).
+async fn wait_until_up(url: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if reqwest::get(url).await.is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("heyan exited early with {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("heyan never answered {url}");
+}
+
+/// Sends SIGTERM and returns the exit code, failing if the process outlives `limit`.
+fn terminate(child: &mut Child, limit: Duration) -> Option<i32> {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -TERM failed");
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("heyan still running {limit:?} after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn serve_and_stop(dir: &Path, extra: &[(&str, &str)]) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut vars = vec![("HEYAN_SERVER__LISTEN", listen.as_str())];
+    vars.extend_from_slice(extra);
+    let mut child = heyan(dir, &["serve"], &vars)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn heyan serve");
+    let base = format!("http://{listen}");
+    wait_until_up(&format!("{base}/healthz"), &mut child).await;
+    for path in ["/healthz", "/readyz"] {
+        let status = reqwest::get(format!("{base}{path}"))
+            .await
+            .expect("answer")
+            .status();
+        assert_eq!(status, 200, "{path}");
+    }
+    // DESIGN: exit 0 within 5 seconds of SIGTERM.
+    assert_eq!(
+        terminate(&mut child, Duration::from_secs(5)),
+        Some(0),
+        "exit code after SIGTERM"
+    );
+}
+
+#[tokio::test]
+async fn serve_in_an_empty_folder_creates_its_data_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    serve_and_stop(dir.path(), &[]).await;
+    let data = dir.path().join("data");
+    assert!(data.join("heyan.db").is_file(), "SQLite database created");
+    assert!(data.join("blobs").is_dir(), "blob folder created");
+    let mode = std::fs::metadata(data.join("master.key"))
+        .expect("secret generated")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the generated secret is private");
+    // A second start reuses everything.
+    serve_and_stop(dir.path(), &[]).await;
+}
+
+#[tokio::test]
+async fn serve_runs_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    serve_and_stop(dir.path(), &[("HEYAN_DATABASE__URL", db.url())]).await;
+    assert!(
+        !dir.path().join("data/heyan.db").exists(),
+        "no SQLite file when PostgreSQL is configured"
+    );
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_and_names_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(
+        dir.path(),
+        &["serve"],
+        &[("HEYAN_SERVER__REQUEST_TIMEOUT_SECS", "soon")],
+    );
+    assert_clean_failure(
+        &out,
+        2,
+        &[
+            "server.request_timeout_secs",
+            "HEYAN_SERVER__REQUEST_TIMEOUT_SECS",
+        ],
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing created before the settings are valid"
+    );
+}
+
+#[test]
+fn an_unknown_database_scheme_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(
+        dir.path(),
+        &["serve"],
+        &[("HEYAN_DATABASE__URL", "mysql://root@localhost/heyan")],
+    );
+    assert_clean_failure(&out, 2, &["database.url", "unknown scheme `mysql`"]);
+}
+
+#[test]
+fn an_unreachable_postgres_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("postgres://heyan:pw@127.0.0.1:{}/heyan", free_port());
+    let out = run(dir.path(), &["migrate"], &[("HEYAN_DATABASE__URL", &url)]);
+    assert_clean_failure(&out, 1, &["cannot connect to PostgreSQL", "heyan:***@"]);
+    assert!(!stderr(&out).contains(":pw@"), "the password is redacted");
+}
+
+#[test]
+fn an_unusable_data_folder_is_a_clear_error_and_touches_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blocker = dir.path().join("not-a-folder");
+    std::fs::write(&blocker, b"keep me").expect("write");
+    let data_dir = blocker.join("data");
+    let out = run(
+        dir.path(),
+        &["serve"],
+        &[("HEYAN_DATA_DIR", data_dir.to_str().expect("utf-8"))],
+    );
+    assert_clean_failure(&out, 1, &[blocker.to_str().expect("utf-8")]);
+    assert_eq!(std::fs::read(&blocker).expect("read"), b"keep me");
+}
+
+#[test]
+fn a_readable_master_key_is_refused_and_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let key = data.join("master.key");
+    let secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    std::fs::write(&key, secret).expect("write");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = run(dir.path(), &["serve"], &[]);
+    assert_clean_failure(&out, 1, &["master.key", "644"]);
+    assert_eq!(std::fs::read_to_string(&key).expect("read"), secret);
+}
+
+#[test]
+fn a_malformed_master_secret_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(
+        dir.path(),
+        &["serve"],
+        &[("HEYAN_SECRETS__MASTER_SECRET", "too-short")],
+    );
+    assert_clean_failure(&out, 1, &["secrets.master_secret"]);
+}
+
+#[test]
+fn production_mode_names_every_development_only_choice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(dir.path(), &["serve"], &[("HEYAN_MODE", "production")]);
+    assert_clean_failure(
+        &out,
+        2,
+        &["sms.provider", "master secret", "review.cookie_secure"],
+    );
+}
+
+#[test]
+fn check_config_prints_settings_with_the_password_redacted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(
+        dir.path(),
+        &["check-config"],
+        &[("HEYAN_DATABASE__URL", "postgres://heyan:hunter2@db/heyan")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("configuration OK"), "{text}");
+    assert!(text.contains("heyan:***@db"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "check-config has no side effects"
+    );
+}
+
+#[test]
+fn a_config_file_is_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("heyan.toml"),
+        "[server]\nlisten = \"127.0.0.1:9123\"\n",
+    )
+    .expect("write");
+    let out = run(dir.path(), &["--config", "heyan.toml", "check-config"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("listen=127.0.0.1:9123"),
+        "{}",
+        stdout(&out)
+    );
+    let typo = run(
+        dir.path(),
+        &["--config", "missing.toml", "check-config"],
+        &[],
+    );
+    assert_clean_failure(&typo, 2, &["missing.toml"]);
+}
+
+#[test]
+fn migrate_prepares_the_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(dir.path(), &["migrate"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("migrations applied"));
+    assert!(dir.path().join("data/heyan.db").is_file());
+}
+
+#[test]
+fn client_add_shows_the_key_once_and_stores_only_its_hash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(
+        dir.path(),
+        &[
+            "client",
+            "add",
+            "--name",
+            "示例云",
+            "--webhook-url",
+            "https://filing.example.com/hook",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let key = text
+        .lines()
+        .find_map(|l| l.strip_prefix("api_key: "))
+        .expect("the key is printed")
+        .to_owned();
+    assert!(key.starts_with("hyk_") && key.len() > 40, "{key}");
+    assert!(text.contains("client_id: cli_"), "{text}");
+
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(dir.path().join("data")).expect("data") {
+        stored.extend(std::fs::read(entry.expect("entry").path()).unwrap_or_default());
+    }
+    let hay = String::from_utf8_lossy(&stored);
+    assert!(!hay.contains(&key[4..]), "the API key itself is stored");
+
+    let again = run(dir.path(), &["client", "add", "--name", "示例云"], &[]);
+    assert_clean_failure(&again, 2, &["exists already"]);
+    let list = run(dir.path(), &["client", "list"], &[]);
+    assert!(
+        stdout(&list).contains("示例云\tactive\thttps://filing.example.com/hook"),
+        "{}",
+        stdout(&list)
+    );
+    assert!(!stdout(&list).contains(&key), "list never shows keys");
+}
+
+#[test]
+fn client_add_refuses_a_bad_webhook_url() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(
+        dir.path(),
+        &["client", "add", "--name", "x", "--webhook-url", "ftp://x"],
+        &[],
+    );
+    assert_clean_failure(&out, 2, &["webhook_url"]);
+}
+
+fn reviewer_add(dir: &Path, name: &str, password: &str) -> Output {
+    use std::io::Write;
+    let mut child = heyan(
+        dir,
+        &[
+            "reviewer",
+            "add",
+            "--name",
+            name,
+            "--role",
+            "reviewer,auditor",
+            "--password-stdin",
+        ],
+        &[],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write password");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn reviewer_add_takes_a_password_from_stdin_and_refuses_weak_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = reviewer_add(dir.path(), "li.lei", "correct horse battery");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("reviewer_id: rev_"));
+    assert!(
+        !stdout(&out).contains("password"),
+        "a given password is not echoed"
+    );
+
+    let weak = reviewer_add(dir.path(), "han.meimei", "short");
+    assert_clean_failure(&weak, 2, &["password"]);
+    let dup = reviewer_add(dir.path(), "li.lei", "another long password");
+    assert_clean_failure(&dup, 2, &["exists already"]);
+}
+
+#[test]
+fn reviewer_add_generates_a_password_when_none_is_given() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(dir.path(), &["reviewer", "add", "--name", "wang.fang"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let password = stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("password: ").map(str::to_owned))
+        .expect("a generated password is printed");
+    assert_eq!(password.chars().count(), 16);
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let commands: &[&[&str]] = &[
+        &[],
+        &["serve"],
+        &["migrate"],
+        &["check-config"],
+        &["client"],
+        &["client", "add"],
+        &["client", "list"],
+        &["reviewer"],
+        &["reviewer", "add"],
+        &["openapi"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = run(dir.path(), &args, &[]);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("Usage:"),
+            "{args:?}: {}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn openapi_prints_the_document() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(dir.path(), &["openapi"], &[]);
+    assert!(out.status.success());
+    let spec: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(spec["paths"]["/readyz"].is_object());
+}
