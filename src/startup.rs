@@ -69,30 +69,40 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            // The receiver is gone only when the server already stopped.
-            let _ = stopping_tx.send(());
-        };
         let app = crate::http::router(self.state);
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
-        let server = tokio::spawn(async move { server.await });
-        tokio::pin!(server);
-        tokio::select! {
-            finished = &mut server => return finished.context("server task")?.context("serving HTTP"),
-            _ = stopping_rx => {}
-        }
-        match tokio::time::timeout(grace, server).await {
-            Ok(finished) => finished.context("server task")?.context("serving HTTP"),
-            Err(_) => {
-                tracing::warn!(
-                    grace_secs = grace.as_secs(),
-                    "in-flight requests still running after the grace period; exiting"
-                );
-                Ok(())
-            }
+        serve_until(self.listener, app, shutdown, grace).await
+    }
+}
+
+/// Serves `app` until `shutdown`, then waits up to `grace` for in-flight requests.
+async fn serve_until(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        // The receiver is gone only when the server already stopped.
+        let _ = stopping_tx.send(());
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let mut server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        finished = &mut server => return finished.context("server task")?.context("serving HTTP"),
+        _ = stopping_rx => {}
+    }
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(finished) => finished.context("server task")?.context("serving HTTP"),
+        Err(_) => {
+            server.abort();
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "in-flight requests still running after the grace period; exiting"
+            );
+            Ok(())
         }
     }
 }
@@ -176,5 +186,72 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+
+    use super::*;
+
+    async fn slow() -> &'static str {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        "done"
+    }
+
+    async fn very_slow() -> &'static str {
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        "never"
+    }
+
+    async fn start(
+        grace: Duration,
+    ) -> (
+        String,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = axum::Router::new()
+            .route("/slow", get(slow))
+            .route("/very-slow", get(very_slow));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_until(
+            listener,
+            app,
+            async { drop(stopped.await) },
+            grace,
+        ));
+        (base, stop, server)
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_at_shutdown_still_gets_its_answer() {
+        let (base, stop, server) = start(Duration::from_secs(10)).await;
+        let in_flight = tokio::spawn(reqwest::get(format!("{base}/slow")));
+        // Wait until the request has reached the handler.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(()).expect("server listening for shutdown");
+        let response = in_flight
+            .await
+            .expect("task")
+            .expect("answered, not cut off");
+        assert_eq!(response.text().await.expect("body"), "done");
+        server.await.expect("task").expect("clean stop");
+    }
+
+    #[tokio::test]
+    async fn shutdown_gives_up_on_requests_that_outlive_the_grace_period() {
+        let (base, stop, server) = start(Duration::from_millis(200)).await;
+        let _in_flight = tokio::spawn(reqwest::get(format!("{base}/very-slow")));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(()).expect("server listening for shutdown");
+        let stopped = tokio::time::timeout(Duration::from_secs(30), server).await;
+        stopped
+            .expect("the server stops after the grace period")
+            .expect("task")
+            .expect("clean stop");
     }
 }
