@@ -245,6 +245,21 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn 
     Ok(store)
 }
 
+/// Maps a unique violation to `Conflict(name)`; everything else is `Backend`. Both
+/// backends report unique violations through sqlx's portable check, so the store method,
+/// not the constraint name, decides the conflict's name.
+fn on_unique(name: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |err| match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(name),
+        _ => StoreError::Backend(err.into()),
+    }
+}
+
+/// Any other database error.
+fn backend(err: sqlx::Error) -> StoreError {
+    StoreError::Backend(err.into())
+}
+
 /// Converts a role list read from storage.
 fn roles_from_db(raw: &str) -> Result<Vec<Role>, StoreError> {
     Role::parse_list(raw).map_err(|e| StoreError::Backend(anyhow::anyhow!(e)))

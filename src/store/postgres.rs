@@ -10,8 +10,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, FromRow, PgPool};
 
 use super::{
-    id_from_db, roles_from_db, Client, ClientKey, ConsumeOutcome, NewClient, NewClientKey,
-    NewReviewer, NewSingleUseToken, Reviewer, Store, StoreError,
+    backend, id_from_db, on_unique, roles_from_db, Client, ClientKey, ConsumeOutcome, NewClient,
+    NewClientKey, NewReviewer, NewSingleUseToken, Reviewer, Store, StoreError,
 };
 use crate::config::{redact_url, DatabaseKind};
 use crate::domain::ids::{ClientId, ClientKeyId, ReviewerId};
@@ -45,18 +45,6 @@ impl PostgresStore {
             .connect_lazy_with(options);
         Ok(Self { pool })
     }
-}
-
-/// Maps a unique violation to `Conflict(name)`; everything else is `Backend`.
-fn on_unique(name: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |err| match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(name),
-        _ => StoreError::Backend(err.into()),
-    }
-}
-
-fn backend(err: sqlx::Error) -> StoreError {
-    StoreError::Backend(err.into())
 }
 
 #[derive(FromRow)]

@@ -12,8 +12,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{FromRow, SqlitePool};
 
 use super::{
-    id_from_db, roles_from_db, Client, ClientKey, ConsumeOutcome, NewClient, NewClientKey,
-    NewReviewer, NewSingleUseToken, Reviewer, Store, StoreError,
+    backend, id_from_db, on_unique, roles_from_db, Client, ClientKey, ConsumeOutcome, NewClient,
+    NewClientKey, NewReviewer, NewSingleUseToken, Reviewer, Store, StoreError,
 };
 use crate::config::DatabaseKind;
 use crate::domain::ids::{ClientId, ClientKeyId, ReviewerId};
@@ -66,18 +66,6 @@ fn from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
 
 fn opt_from_ms(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
     ms.map(from_ms).transpose()
-}
-
-/// Maps a unique violation to `Conflict(name)`; everything else is `Backend`.
-fn on_unique(name: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |err| match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(name),
-        _ => StoreError::Backend(err.into()),
-    }
-}
-
-fn backend(err: sqlx::Error) -> StoreError {
-    StoreError::Backend(err.into())
 }
 
 #[derive(FromRow)]

@@ -442,3 +442,30 @@ fn openapi_prints_the_document() {
     let spec: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert!(spec["paths"]["/readyz"].is_object());
 }
+
+#[test]
+fn logs_are_json_lines_in_json_format() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(
+        dir.path(),
+        &["client", "add", "--name", "json-logs"],
+        &[("HEYAN_LOG__FORMAT", "json")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let logs: Vec<serde_json::Value> = stderr(&out)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("each log line is JSON"))
+        .collect();
+    let created = logs
+        .iter()
+        .find(|l| l["message"] == "client created")
+        .expect("the client creation is logged");
+    assert!(
+        created["client.id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("cli_")),
+        "{created}"
+    );
+    assert_eq!(created["level"], "INFO");
+}
