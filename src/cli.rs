@@ -174,8 +174,10 @@ async fn client(cmd: ClientCommand, settings: &Settings) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
     match cmd {
         ClientCommand::Add { name, webhook_url } => {
+            let keys = crate::startup::load_keyring(settings)?;
             let created = accounts::add_client(
                 store.as_ref(),
+                &keys,
                 &name,
                 webhook_url.as_deref(),
                 SystemClock.now(),
@@ -184,6 +186,9 @@ async fn client(cmd: ClientCommand, settings: &Settings) -> anyhow::Result<()> {
             .map_err(|e| explain_flow(e, "client"))?;
             println!("client_id: {}", created.id);
             println!("api_key: {}", created.api_key.expose_secret());
+            if let Some(secret) = &created.webhook_secret {
+                println!("webhook_secret: {}", secret.expose_secret());
+            }
             eprintln!("The API key is shown only once: store it now. heyan keeps only its hash.");
         }
         ClientCommand::List => {

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 /// unrelated `HEYAN_SOMETHING` in the environment cannot stop the service.
 const KNOWN_TOP_LEVEL: &[&str] = &[
     "mode", "data_dir", "server", "database", "blob", "secrets", "sms", "review", "log",
+    "filing", "download", "webhook", "calendar",
 ];
 
 /// All settings. Every field documents its environment variable. Secrets are never
@@ -45,6 +46,111 @@ pub struct Settings {
     pub review: ReviewSettings,
     /// Log output settings.
     pub log: LogSettings,
+    /// Filing-system API policies.
+    pub filing: FilingSettings,
+    /// App download links for the QR landing page.
+    pub download: DownloadSettings,
+    /// Webhook delivery.
+    pub webhook: WebhookSettings,
+    /// Business-day calendar.
+    pub calendar: CalendarSettings,
+}
+
+/// Filing-system API policies (`[filing]`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilingSettings {
+    /// `HEYAN_FILING__REQUESTS_PER_MINUTE`: per-client request quota, shared by all
+    /// instances through the database. Default 600.
+    pub requests_per_minute: u32,
+    /// `HEYAN_FILING__CODE_TTL_HOURS`: how long an image verification code stays valid. Default 72.
+    pub code_ttl_hours: u32,
+    /// `HEYAN_FILING__REDEEM_MAX_FAILURES`: wrong codes per case before redemption locks. Default 10.
+    pub redeem_max_failures: u32,
+    /// `HEYAN_FILING__REDEEM_LOCKOUT_MINUTES`: how long the lock lasts. Default 60.
+    pub redeem_lockout_minutes: u32,
+    /// `HEYAN_FILING__IDEMPOTENCY_HOURS`: how long `Idempotency-Key` answers are kept. Default 24.
+    pub idempotency_hours: u32,
+}
+
+impl Default for FilingSettings {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 600,
+            code_ttl_hours: 72,
+            redeem_max_failures: 10,
+            redeem_lockout_minutes: 60,
+            idempotency_hours: 24,
+        }
+    }
+}
+
+/// App download links for the QR landing page (`[download]`). A platform without a link
+/// gets an explanation and the ordinary photo method as fallback.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DownloadSettings {
+    /// `HEYAN_DOWNLOAD__APP_NAME`: the App's name shown on the page.
+    pub app_name: String,
+    /// `HEYAN_DOWNLOAD__ANDROID_URL`: the Android download link.
+    pub android_url: Option<String>,
+    /// `HEYAN_DOWNLOAD__IOS_URL`: the App Store link.
+    pub ios_url: Option<String>,
+    /// `HEYAN_DOWNLOAD__HARMONY_URL`: the HarmonyOS AppGallery link.
+    pub harmony_url: Option<String>,
+    /// `HEYAN_DOWNLOAD__APP_SCHEME`: URL scheme that opens the installed App
+    /// (e.g. `shbeian`); the page links `{scheme}://verify?t={token}`.
+    pub app_scheme: Option<String>,
+}
+
+impl Default for DownloadSettings {
+    fn default() -> Self {
+        Self {
+            app_name: "上海备案".into(),
+            android_url: None,
+            ios_url: None,
+            harmony_url: None,
+            app_scheme: None,
+        }
+    }
+}
+
+/// Webhook delivery (`[webhook]`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// `HEYAN_WEBHOOK__TIMEOUT_MS`: one delivery try's timeout. Default 10000.
+    pub timeout_ms: u64,
+    /// `HEYAN_WEBHOOK__RETRY_BASE_MS`: first retry delay; doubles each try. Default 30000.
+    pub retry_base_ms: u64,
+    /// `HEYAN_WEBHOOK__RETRY_MAX_MS`: longest delay between tries. Default 3600000 (1 h).
+    pub retry_max_ms: u64,
+    /// `HEYAN_WEBHOOK__RETRY_WINDOW_HOURS`: give up this long after the event. Default 72.
+    pub retry_window_hours: u32,
+    /// `HEYAN_WEBHOOK__POLL_MS`: how often the outbox is checked for due events. Default 1000.
+    pub poll_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 10_000,
+            retry_base_ms: 30_000,
+            retry_max_ms: 3_600_000,
+            retry_window_hours: 72,
+            poll_ms: 1_000,
+        }
+    }
+}
+
+/// Business-day calendar (`[calendar]`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CalendarSettings {
+    /// `HEYAN_CALENDAR__EXTRA_FILES`: more year files (same format as
+    /// `assets/calendar/*.toml`) loaded after the shipped ones; a year given again
+    /// replaces the shipped one. Lets operators add a newly published year without a release.
+    pub extra_files: Vec<PathBuf>,
 }
 
 /// Whether the service runs for development or in production.
@@ -201,6 +307,10 @@ impl Default for Settings {
             sms: SmsSettings::default(),
             review: ReviewSettings::default(),
             log: LogSettings::default(),
+            filing: FilingSettings::default(),
+            download: DownloadSettings::default(),
+            webhook: WebhookSettings::default(),
+            calendar: CalendarSettings::default(),
         }
     }
 }
@@ -306,6 +416,34 @@ impl Settings {
                 "secrets.master_secret and secrets.master_secret_file are both set; choose one"
                     .into(),
             );
+        }
+        for (name, url) in [
+            ("download.android_url (HEYAN_DOWNLOAD__ANDROID_URL)", &self.download.android_url),
+            ("download.ios_url (HEYAN_DOWNLOAD__IOS_URL)", &self.download.ios_url),
+            ("download.harmony_url (HEYAN_DOWNLOAD__HARMONY_URL)", &self.download.harmony_url),
+        ] {
+            if let Some(Err(e)) = url.as_deref().map(check_base_url) {
+                problems.push(format!("{name}: {e}"));
+            }
+        }
+        if let Some(scheme) = &self.download.app_scheme {
+            let ok = !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            if !ok {
+                problems.push(format!("download.app_scheme (HEYAN_DOWNLOAD__APP_SCHEME): `{scheme}` is not a URL scheme"));
+            }
+        }
+        let positive = [
+            ("filing.requests_per_minute (HEYAN_FILING__REQUESTS_PER_MINUTE)", u64::from(self.filing.requests_per_minute)),
+            ("filing.code_ttl_hours (HEYAN_FILING__CODE_TTL_HOURS)", u64::from(self.filing.code_ttl_hours)),
+            ("filing.redeem_max_failures (HEYAN_FILING__REDEEM_MAX_FAILURES)", u64::from(self.filing.redeem_max_failures)),
+            ("webhook.timeout_ms (HEYAN_WEBHOOK__TIMEOUT_MS)", self.webhook.timeout_ms),
+            ("webhook.retry_base_ms (HEYAN_WEBHOOK__RETRY_BASE_MS)", self.webhook.retry_base_ms),
+            ("webhook.poll_ms (HEYAN_WEBHOOK__POLL_MS)", self.webhook.poll_ms),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                problems.push(format!("{name} must be at least 1"));
+            }
         }
         if self.mode == Mode::Production {
             problems.extend(self.production_refusals());

@@ -17,6 +17,8 @@ pub mod domain;
 pub mod flow;
 /// HTTP: routes, middleware, errors, extractors, ops endpoints.
 pub mod http;
+/// Personal data fields sealed at rest, and lookup HMACs.
+pub mod pii;
 /// The master secret and the keys derived from it.
 pub mod secrets;
 /// Building and running the service.

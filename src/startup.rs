@@ -10,10 +10,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 use crate::blob::fs::FsBlobStore;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::domain::calendar::BusinessCalendar;
+use crate::flow::Services;
 use crate::http::state::AppState;
 use crate::secrets::{self, Keyring, MasterSecret};
 use crate::store;
@@ -69,8 +72,14 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(crate::flow::webhooks::run_worker(self.state.services.clone(), stop_rx));
         let app = crate::http::router(self.state);
-        serve_until(self.listener, app, shutdown, grace).await
+        let served = serve_until(self.listener, app, shutdown, grace).await;
+        // The worker finishes the delivery it is in (bounded by the webhook timeout).
+        let _ = stop_tx.send(true);
+        let _ = worker.await;
+        served
     }
 }
 
@@ -120,14 +129,34 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
             settings.blob_dir().display()
         )
     })?;
-    Ok(AppState {
+    let calendar = load_calendar(&settings)?;
+    let services = Services {
         store,
         blobs: Arc::new(blobs),
         settings: Arc::new(settings),
         clock,
         keys,
+        calendar: Arc::new(calendar),
+        outbox_wakeup: Arc::new(Notify::new()),
+    };
+    Ok(AppState {
+        services,
         metrics: crate::http::metrics::handle(),
     })
+}
+
+/// The shipped calendar plus the operator's extra year files, in the order listed.
+pub fn load_calendar(settings: &Settings) -> anyhow::Result<BusinessCalendar> {
+    let mut calendar = BusinessCalendar::builtin().context("the shipped business-day calendar")?;
+    for path in &settings.calendar.extra_files {
+        let setting = "calendar.extra_files (HEYAN_CALENDAR__EXTRA_FILES)";
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{setting}: cannot read {}", path.display()))?;
+        calendar = calendar
+            .with_extra(&path.display().to_string(), &text)
+            .with_context(|| format!("{setting}: {}", path.display()))?;
+    }
+    Ok(calendar)
 }
 
 /// The keyring from the configured master secret; in development, generated into the data

@@ -81,6 +81,16 @@ define_id!(
     ReviewerId,
     "rev_"
 );
+define_id!(
+    /// A verification case: one filing's App check.
+    CaseId,
+    "case_"
+);
+define_id!(
+    /// A webhook event; receivers drop duplicates by it.
+    EventId,
+    "evt_"
+);
 
 #[cfg(test)]
 mod tests {

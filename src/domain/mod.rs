@@ -3,6 +3,8 @@
 //! shown. Nothing here is async or does I/O (no clock, no database, no network), so every
 //! rule can be unit-tested in isolation.
 
+pub mod calendar;
+pub mod case;
 pub mod domain_name;
 pub mod filing_id;
 pub mod ids;
@@ -11,6 +13,7 @@ pub mod mobile;
 pub mod person_name;
 pub mod resident_id;
 pub mod role;
+pub mod verification_code;
 
 pub use domain_name::{DomainName, DomainNameError};
 pub use filing_id::{FilingId, FilingIdError};

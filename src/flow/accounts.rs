@@ -9,7 +9,9 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::FlowError;
+use super::{webhooks, FlowError};
+use crate::pii;
+use crate::secrets::Keyring;
 use crate::domain::ids::{ClientId, ClientKeyId, ReviewerId};
 use crate::domain::role::Role;
 use crate::store::{NewClient, NewClientKey, NewReviewer, Store};
@@ -27,6 +29,8 @@ pub struct CreatedClient {
     pub id: ClientId,
     /// The API key in the clear: shown once, never stored.
     pub api_key: SecretString,
+    /// The webhook signing secret (stored sealed; shown once here).
+    pub webhook_secret: Option<SecretString>,
 }
 
 /// SHA-256 (hex) of an API key: how keys are stored and looked up. Keys carry 256 random
@@ -36,15 +40,14 @@ pub fn hash_api_key(key: &str) -> String {
 }
 
 fn new_api_key() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    format!("{API_KEY_PREFIX}{body}")
+    random_token(API_KEY_PREFIX)
 }
 
-/// Creates a filing-system client and its first API key.
+/// Creates a filing-system client and its first API key; with a webhook URL, also its
+/// webhook signing secret.
 pub async fn add_client(
     store: &dyn Store,
+    keys: &Keyring,
     name: &str,
     webhook_url: Option<&str>,
     now: DateTime<Utc>,
@@ -53,25 +56,57 @@ pub async fn add_client(
     let webhook_url = webhook_url.map(checked_webhook_url).transpose()?;
     let id = ClientId::new();
     let api_key = new_api_key();
+    let webhook_secret = webhook_url.as_ref().map(|_| random_token("whsec_"));
     let client = NewClient {
+        webhook_secret_sealed: webhook_secret
+            .as_deref()
+            .map(|s| pii::seal(keys, &webhooks::secret_context(&id), s)),
         id: id.clone(),
         name,
         webhook_url,
         created_at: now,
     };
-    let key = NewClientKey {
-        id: ClientKeyId::new(),
-        client_id: id.clone(),
-        key_hash: hash_api_key(&api_key),
-        key_prefix: api_key.chars().take(SHOWN_PREFIX_LEN).collect(),
-        created_at: now,
-    };
+    let key = new_key(&id, &api_key, now);
     store.insert_client(&client, &key).await?;
     tracing::info!(client.id = %id, "client created");
     Ok(CreatedClient {
         id,
         api_key: SecretString::from(api_key),
+        webhook_secret: webhook_secret.map(SecretString::from),
     })
+}
+
+/// A client's second key for a rotation: both stay valid until the old one is revoked.
+/// Refused while two keys are active, so a rotation ends before the next begins.
+pub async fn rotate_key(store: &dyn Store, client_id: &ClientId, now: DateTime<Utc>) -> Result<SecretString, FlowError> {
+    let client = store.get_client(client_id).await?;
+    if client.revoked_at.is_some() {
+        return Err(FlowError::Conflict("client_revoked"));
+    }
+    let active = store.list_client_keys(client_id).await?.iter().filter(|k| k.revoked_at.is_none()).count();
+    if active >= 2 {
+        return Err(FlowError::Conflict("two_keys_active"));
+    }
+    let api_key = new_api_key();
+    store.insert_client_key(&new_key(client_id, &api_key, now)).await?;
+    tracing::info!(client.id = %client_id, "client key added");
+    Ok(SecretString::from(api_key))
+}
+
+fn new_key(client_id: &ClientId, api_key: &str, now: DateTime<Utc>) -> NewClientKey {
+    NewClientKey {
+        id: ClientKeyId::new(),
+        client_id: client_id.clone(),
+        key_hash: hash_api_key(api_key),
+        key_prefix: api_key.chars().take(SHOWN_PREFIX_LEN).collect(),
+        created_at: now,
+    }
+}
+
+fn random_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Creates a reviewer account with an argon2id password hash.

@@ -3,8 +3,43 @@
 //! `http`. Errors are `FlowError`, in business terms.
 
 pub mod accounts;
+pub mod audit;
+pub mod cases;
+pub mod codes;
+pub mod photos;
+pub mod quota;
+pub mod webhooks;
 
-use crate::store::StoreError;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::blob::BlobStore;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::domain::calendar::BusinessCalendar;
+use crate::domain::case::TransitionError;
+use crate::secrets::Keyring;
+use crate::store::{Store, StoreError};
+
+/// The ports every use case may call. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    /// Durable records.
+    pub store: Arc<dyn Store>,
+    /// Encrypted photos.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// Where "now" comes from.
+    pub clock: Arc<dyn Clock>,
+    /// Keys derived from the master secret.
+    pub keys: Keyring,
+    /// The mainland business-day calendar.
+    pub calendar: Arc<BusinessCalendar>,
+    /// Wakes the webhook worker when an event is queued.
+    pub outbox_wakeup: Arc<Notify>,
+}
 
 /// What went wrong, in business terms; `http::error` maps it to a status and code.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +60,15 @@ pub enum FlowError {
     /// Not there, or not visible to the caller.
     #[error("not found")]
     NotFound,
+    /// The case's status does not allow this.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// Too many tries; wait this many seconds.
+    #[error("too many attempts; retry after {retry_after_secs} s")]
+    Locked {
+        /// Seconds until the lock ends.
+        retry_after_secs: u64,
+    },
     /// A fault of ours or a dependency's.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -37,5 +81,28 @@ impl From<StoreError> for FlowError {
             StoreError::Conflict(what) => Self::Conflict(what),
             StoreError::Backend(e) => Self::Internal(e),
         }
+    }
+}
+
+/// Who did something, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// client | app | reviewer | system | operator.
+    pub kind: &'static str,
+    /// The actor's id.
+    pub id: String,
+    /// The caller's address, when known.
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// A filing-system client.
+    pub fn client(id: &crate::domain::ids::ClientId, ip: Option<String>) -> Self {
+        Self { kind: "client", id: id.to_string(), ip }
+    }
+
+    /// heyan itself (workers, purges).
+    pub fn system() -> Self {
+        Self { kind: "system", id: "heyan".into(), ip: None }
     }
 }

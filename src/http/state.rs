@@ -1,28 +1,25 @@
-//! `AppState`: what every handler can reach. Cheap to clone (Arcs inside).
+//! `AppState`: what every handler can reach — the flow's `Services` plus the metrics
+//! handle. Cheap to clone (Arcs inside).
 
-use std::sync::Arc;
+use std::ops::Deref;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::blob::BlobStore;
-use crate::clock::Clock;
-use crate::config::Settings;
-use crate::secrets::Keyring;
-use crate::store::Store;
+use crate::flow::Services;
 
 /// Shared state of the HTTP server.
 #[derive(Clone)]
 pub struct AppState {
-    /// Durable records.
-    pub store: Arc<dyn Store>,
-    /// Encrypted photos and generated images.
-    pub blobs: Arc<dyn BlobStore>,
-    /// Validated settings.
-    pub settings: Arc<Settings>,
-    /// Where "now" comes from.
-    pub clock: Arc<dyn Clock>,
-    /// Keys derived from the master secret.
-    pub keys: Keyring,
+    /// The ports the use cases call.
+    pub services: Services,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+}
+
+impl Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }

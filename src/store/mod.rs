@@ -5,8 +5,13 @@
 //! Invariants that span several statements live inside one store method and one
 //! transaction; callers never hold a transaction. SQL stays in the backend files.
 
+mod audit;
 pub mod postgres;
+mod records;
 pub mod sqlite;
+
+pub use audit::{audit_hash, GENESIS_HASH};
+pub use records::*;
 
 use std::sync::Arc;
 
@@ -14,7 +19,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::config::{database_kind_of, DatabaseKind};
-use crate::domain::ids::{ClientId, ClientKeyId, ReviewerId};
+use crate::domain::case::{CaseStatus, PhotoKind};
+use crate::domain::ids::{CaseId, ClientId, ClientKeyId, EventId, ReviewerId};
 use crate::domain::role::Role;
 
 /// What can go wrong in storage, in terms callers can act on.
@@ -40,6 +46,8 @@ pub struct NewClient {
     pub name: String,
     /// Where signed webhook events go.
     pub webhook_url: Option<String>,
+    /// The webhook signing secret, sealed (`pii::seal`).
+    pub webhook_secret_sealed: Option<String>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }
@@ -53,6 +61,8 @@ pub struct Client {
     pub name: String,
     /// Where signed webhook events go.
     pub webhook_url: Option<String>,
+    /// The webhook signing secret, sealed.
+    pub webhook_secret_sealed: Option<String>,
     /// Set once the client is revoked.
     pub revoked_at: Option<DateTime<Utc>>,
     /// When it was created.
@@ -231,6 +241,120 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes counter windows that expired before `now`; returns how many.
     async fn delete_expired_counters(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Adds a key to a client (rotation); `Conflict("client_key_exists")` on a hash clash.
+    async fn insert_client_key(&self, key: &NewClientKey) -> Result<(), StoreError>;
+
+    /// A client's keys, oldest first.
+    async fn list_client_keys(&self, client_id: &ClientId) -> Result<Vec<ClientKey>, StoreError>;
+
+    /// Revokes one key; `NotFound` when it does not exist or is already revoked.
+    async fn revoke_client_key(&self, key_id: &ClientKeyId, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Revokes a client and with it every key; `NotFound` when absent or already revoked.
+    async fn revoke_client(&self, client_id: &ClientId, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Inserts a case with its websites; `Conflict("filing_id_taken")` when the client
+    /// registered this filing id before.
+    async fn insert_case(&self, case: &NewCase) -> Result<(), StoreError>;
+
+    /// The case with this id (any client's: callers check ownership).
+    async fn get_case(&self, id: &CaseId) -> Result<CaseRecord, StoreError>;
+
+    /// A client's case by the filing system's id.
+    async fn find_case_by_filing_id(
+        &self,
+        client_id: &ClientId,
+        filing_id: &str,
+    ) -> Result<Option<CaseRecord>, StoreError>;
+
+    /// The case whose QR code carries this download token.
+    async fn find_case_by_download_token(&self, token: &str) -> Result<Option<CaseRecord>, StoreError>;
+
+    /// A case's websites, in registered order.
+    async fn list_websites(&self, case_id: &CaseId) -> Result<Vec<WebsiteRecord>, StoreError>;
+
+    /// Counts one scan of the case's QR code.
+    async fn record_scan(&self, case_id: &CaseId, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Issues a new verification code for an open case: voids earlier codes, stores the
+    /// new one, moves the case to `code_issued` and queues `event`, in one transaction.
+    /// `Conflict("case_not_open")` when the case cannot take a code.
+    async fn issue_code(&self, code: &NewVerificationCode, event: Option<&NewEvent>) -> Result<(), StoreError>;
+
+    /// Redeems a code of a case at `now`. Of concurrent redemptions of one code exactly one
+    /// gets `Redeemed`; that one also moves the case to `redeemed`.
+    async fn redeem_code(
+        &self,
+        case_id: &CaseId,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RedeemOutcome, StoreError>;
+
+    /// Blocks redemption for the case until `until` (after too many wrong codes).
+    async fn lock_redemption(&self, case_id: &CaseId, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Moves a redeemed case into review with its due time; `Conflict("case_not_redeemed")`
+    /// when it is not redeemed (any more).
+    async fn submit_case(&self, case_id: &CaseId, due_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Cancels a case and queues `event`, in one transaction; `Conflict("case_cancelled")`
+    /// when it was cancelled before. Photos are removed separately (`delete_photo`).
+    async fn cancel_case(&self, case_id: &CaseId, now: DateTime<Utc>, event: Option<&NewEvent>) -> Result<(), StoreError>;
+
+    /// Stores a photo, replacing one of the same kind (a retake); returns the replaced
+    /// photo's blob id so its blob can be deleted.
+    async fn upsert_photo(&self, photo: &PhotoRecord) -> Result<Option<String>, StoreError>;
+
+    /// A case's photos.
+    async fn list_photos(&self, case_id: &CaseId) -> Result<Vec<PhotoRecord>, StoreError>;
+
+    /// Removes a photo's row (after its blob is deleted).
+    async fn delete_photo(&self, case_id: &CaseId, kind: PhotoKind) -> Result<(), StoreError>;
+
+    /// Queues a webhook event.
+    async fn insert_event(&self, event: &NewEvent) -> Result<(), StoreError>;
+
+    /// Leases up to `limit` due, undelivered events until `lease_until`; an event leased by
+    /// one worker is not handed to another before the lease ends.
+    async fn claim_due_events(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// Records a successful delivery.
+    async fn mark_event_delivered(&self, id: &EventId, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Records a failed try: the next one at `next_attempt_at`, or none when `give_up`.
+    async fn mark_event_failed(&self, failure: &EventFailure) -> Result<(), StoreError>;
+
+    /// An event by id (tests and operators).
+    async fn get_event(&self, id: &EventId) -> Result<OutboxEvent, StoreError>;
+
+    /// Appends to the audit log, chaining the entry to the previous one. Concurrent
+    /// writers never fork the chain: each sequence number is taken once.
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError>;
+
+    /// Audit entries in order, optionally for one case, after sequence `after`.
+    async fn list_audit(&self, case_id: Option<&CaseId>, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Starts an idempotent request: `Fresh` claims the key for this request.
+    async fn begin_idempotent(&self, begin: &IdempotencyStart) -> Result<IdempotencyState, StoreError>;
+
+    /// Stores the response of a request started with `begin_idempotent`.
+    async fn finish_idempotent(
+        &self,
+        client_id: &ClientId,
+        key: &str,
+        status: u16,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Releases a key whose request failed, so a retry can run again.
+    async fn abandon_idempotent(&self, client_id: &ClientId, key: &str) -> Result<(), StoreError>;
 }
 
 /// Opens the backend named by the URL's scheme (without migrating).
@@ -263,6 +387,33 @@ fn backend(err: sqlx::Error) -> StoreError {
 /// Converts a role list read from storage.
 fn roles_from_db(raw: &str) -> Result<Vec<Role>, StoreError> {
     Role::parse_list(raw).map_err(|e| StoreError::Backend(anyhow::anyhow!(e)))
+}
+
+/// Interprets an existing idempotency row for a request with `request_hash`.
+fn idempotency_state(
+    row: Option<(String, Option<i64>, Option<String>)>,
+    request_hash: &str,
+) -> IdempotencyState {
+    match row {
+        // Expired and deleted between our insert and read: treat as in progress; the client retries.
+        None => IdempotencyState::InProgress,
+        Some((hash, _, _)) if hash != request_hash => IdempotencyState::Mismatch,
+        Some((_, Some(status), Some(body))) => IdempotencyState::Replay {
+            status: u16::try_from(status).unwrap_or(500),
+            body,
+        },
+        Some(_) => IdempotencyState::InProgress,
+    }
+}
+
+/// Converts a status read from storage.
+fn status_from_db(raw: &str) -> Result<CaseStatus, StoreError> {
+    CaseStatus::parse(raw).ok_or_else(|| StoreError::Backend(anyhow::anyhow!("unknown case status in database: {raw}")))
+}
+
+/// Converts a photo kind read from storage.
+fn kind_from_db(raw: &str) -> Result<PhotoKind, StoreError> {
+    PhotoKind::parse(raw).ok_or_else(|| StoreError::Backend(anyhow::anyhow!("unknown photo kind in database: {raw}")))
 }
 
 /// Converts an id read from storage.

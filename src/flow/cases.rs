@@ -1,0 +1,164 @@
+//! Cases from the filing system's side: register (with eligibility), read, submit for
+//! review, cancel (purging photos at once).
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde_json::json;
+
+use super::{audit, photos, webhooks, Actor, FlowError, Services};
+use crate::domain::case::{eligibility, CaseStatus, Registration, Website};
+use crate::domain::ids::{CaseId, ClientId};
+use crate::pii;
+use crate::secrets::Keyring;
+use crate::store::{CaseRecord, NewCase, StoreError, WebsiteRecord};
+
+/// HMAC purposes for lookups; fixed forever (changing one orphans stored values).
+pub const MOBILE_PURPOSE: &str = "mobile";
+/// HMAC purpose for ID numbers.
+pub const ID_NUMBER_PURPOSE: &str = "id_number";
+
+/// A case with its websites, as the filing system sees it.
+#[derive(Debug, Clone)]
+pub struct CaseView {
+    /// The case.
+    pub case: CaseRecord,
+    /// Its websites in order.
+    pub websites: Vec<WebsiteRecord>,
+}
+
+/// What registering did.
+#[derive(Debug)]
+pub struct Registered {
+    /// The case (new or existing).
+    pub view: CaseView,
+    /// False when the filing id was registered before and the existing case is returned.
+    pub created: bool,
+}
+
+/// Registers a case, or returns the client's existing case for the same filing id.
+pub async fn register(svc: &Services, client: &ClientId, reg: Registration, actor: &Actor) -> Result<Registered, FlowError> {
+    if let Some(existing) = svc.store.find_case_by_filing_id(client, reg.filing_id.as_str()).await? {
+        return Ok(Registered { view: with_websites(svc, existing).await?, created: false });
+    }
+    let now = svc.clock.now();
+    let new_case = build_case(&svc.keys, client, &reg, now);
+    match svc.store.insert_case(&new_case).await {
+        Ok(()) => {}
+        // Two registrations of one filing raced; the other one won.
+        Err(StoreError::Conflict("filing_id_taken")) => {
+            let existing = svc.store.find_case_by_filing_id(client, reg.filing_id.as_str()).await?.ok_or(FlowError::NotFound)?;
+            return Ok(Registered { view: with_websites(svc, existing).await?, created: false });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let details = json!({ "eligible": new_case.eligible, "reason": new_case.ineligible_reason, "websites": reg.websites.len() });
+    audit::record(svc.store.as_ref(), actor, "case.registered", Some(&new_case.id), details, now).await?;
+    tracing::info!(case.id = %new_case.id, eligible = new_case.eligible, "case registered");
+    let case = svc.store.get_case(&new_case.id).await?;
+    Ok(Registered { view: CaseView { case, websites: new_case.websites }, created: true })
+}
+
+fn build_case(keys: &Keyring, client: &ClientId, reg: &Registration, now: DateTime<Utc>) -> NewCase {
+    let id = CaseId::new();
+    let verdict = eligibility(reg);
+    let mut token = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut token);
+    NewCase {
+        subject_name_sealed: pii::seal(keys, &format!("{id}/subject_name"), &reg.subject_name),
+        subject_name_masked: crate::domain::mask::mask_name(&reg.subject_name),
+        websites: reg.websites.iter().enumerate().map(|(i, w)| website_record(keys, &id, i, w)).collect(),
+        client_id: client.clone(),
+        filing_id: reg.filing_id.as_str().to_owned(),
+        region: reg.region.as_str().to_owned(),
+        subject_type: reg.subject_type.as_str().to_owned(),
+        eligible: verdict.is_ok(),
+        ineligible_reason: verdict.err().map(|r| r.code().to_owned()),
+        status: if verdict.is_ok() { CaseStatus::AwaitingApp } else { CaseStatus::Ineligible },
+        download_token: hex::encode(token),
+        created_at: now,
+        id,
+    }
+}
+
+fn website_record(keys: &Keyring, case: &CaseId, position: usize, w: &Website) -> WebsiteRecord {
+    let p = &w.principal;
+    let ctx = |field: &str| format!("{case}/website/{position}/{field}");
+    WebsiteRecord {
+        position: i32::try_from(position).unwrap_or(i32::MAX),
+        domain: w.domain.as_str().to_owned(),
+        principal_name_sealed: pii::seal(keys, &ctx("name"), p.name.as_str()),
+        principal_name_masked: p.name.masked(),
+        id_type: p.id_type.as_str().to_owned(),
+        id_number_sealed: pii::seal(keys, &ctx("id_number"), p.id_number.as_str()),
+        id_number_masked: p.id_number.masked(),
+        id_number_hmac: pii::lookup_hmac(keys, ID_NUMBER_PURPOSE, p.id_number.as_str()),
+        mobile_sealed: pii::seal(keys, &ctx("mobile"), p.mobile.as_str()),
+        mobile_masked: p.mobile.masked(),
+        mobile_hmac: pii::lookup_hmac(keys, MOBILE_PURPOSE, p.mobile.as_str()),
+    }
+}
+
+async fn with_websites(svc: &Services, case: CaseRecord) -> Result<CaseView, FlowError> {
+    let websites = svc.store.list_websites(&case.id).await?;
+    Ok(CaseView { case, websites })
+}
+
+/// The client's case with this id; another client's case is `NotFound`, exactly like a
+/// case that does not exist.
+pub async fn owned_case(svc: &Services, client: &ClientId, id: &CaseId) -> Result<CaseRecord, FlowError> {
+    let case = svc.store.get_case(id).await?;
+    if &case.client_id != client {
+        return Err(FlowError::NotFound);
+    }
+    Ok(case)
+}
+
+/// Reads a case by heyan's id.
+pub async fn get(svc: &Services, client: &ClientId, id: &CaseId) -> Result<CaseView, FlowError> {
+    let case = owned_case(svc, client, id).await?;
+    with_websites(svc, case).await
+}
+
+/// Reads a case by the filing system's id.
+pub async fn get_by_filing_id(svc: &Services, client: &ClientId, filing_id: &str) -> Result<CaseView, FlowError> {
+    let case = svc.store.find_case_by_filing_id(client, filing_id).await?.ok_or(FlowError::NotFound)?;
+    with_websites(svc, case).await
+}
+
+/// Submits a redeemed case for review; it is due one business day later.
+pub async fn submit(svc: &Services, client: &ClientId, id: &CaseId, actor: &Actor) -> Result<CaseView, FlowError> {
+    let case = owned_case(svc, client, id).await?;
+    case.status.can_submit()?;
+    let now = svc.clock.now();
+    // A date past the shipped calendar is an operator's problem to see, never a guess.
+    let due = svc.calendar.due_time(now).map_err(|e| {
+        tracing::error!(error = %e, "business-day calendar cannot give a due time");
+        anyhow::Error::new(e).context("computing the review due time")
+    })?;
+    svc.store.submit_case(id, due, now).await.map_err(|e| match e {
+        StoreError::Conflict(_) => FlowError::Transition(crate::domain::case::TransitionError::AlreadySubmitted),
+        other => other.into(),
+    })?;
+    audit::record(svc.store.as_ref(), actor, "case.submitted", Some(id), json!({ "due_at": due }), now).await?;
+    get(svc, client, id).await
+}
+
+/// Cancels a case: it ends, its photos are purged from the blob store at once, and the
+/// filing system hears `case.purged`.
+pub async fn cancel(svc: &Services, client: &ClientId, id: &CaseId, actor: &Actor) -> Result<CaseView, FlowError> {
+    let case = owned_case(svc, client, id).await?;
+    case.status.can_cancel()?;
+    let now = svc.clock.now();
+    let event = webhooks::case_event(svc, &case, "case.purged", json!({ "reason": "cancelled" }), now).await?;
+    svc.store.cancel_case(id, now, event.as_ref()).await.map_err(|e| match e {
+        StoreError::Conflict(_) => FlowError::Transition(crate::domain::case::TransitionError::Cancelled),
+        other => other.into(),
+    })?;
+    let purged = photos::purge_case_photos(svc, id).await?;
+    audit::record(svc.store.as_ref(), actor, "case.cancelled", Some(id), json!({ "photos_purged": purged }), now).await?;
+    if event.is_some() {
+        svc.outbox_wakeup.notify_one();
+    }
+    tracing::info!(case.id = %id, photos_purged = purged, "case cancelled");
+    get(svc, client, id).await
+}
