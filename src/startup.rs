@@ -97,6 +97,7 @@ async fn serve_until(
         // The receiver is gone only when the server already stopped.
         let _ = stopping_tx.send(());
     };
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let mut server = tokio::spawn(async move { server.await });
     tokio::select! {

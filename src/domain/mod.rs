@@ -11,6 +11,7 @@ pub mod ids;
 pub mod mask;
 pub mod mobile;
 pub mod person_name;
+pub mod platform;
 pub mod resident_id;
 pub mod role;
 pub mod verification_code;

@@ -4,14 +4,25 @@
 //!
 //! | path | module | who |
 //! | --- | --- | --- |
+//! | `POST /filing/v1/cases` | `filing::cases` | filing system |
+//! | `GET, DELETE /filing/v1/cases/{id}` | `filing::cases` | filing system |
+//! | `GET /filing/v1/filings/{filing_id}` | `filing::cases` | filing system |
+//! | `POST /filing/v1/cases/{id}/submit` | `filing::cases` | filing system |
+//! | `GET /filing/v1/cases/{id}/qr.png`, `…/qr.svg` | `filing::qr` | filing system |
+//! | `POST /filing/v1/cases/{id}/redeem` | `filing::codes` | filing system |
+//! | `GET /filing/v1/cases/{id}/photos/{kind}` | `filing::codes` | filing system |
+//! | `GET /d/{token}` | `download` | phones (QR landing page) |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics`, `GET /openapi.json`, `GET /version` | `ops` | operators |
 //!
 //! Every route is registered through `utoipa_axum::routes!`, which adds it to the OpenAPI
 //! document at the same time, so the spec cannot miss a route (a test also scans this
 //! folder for plain `.route(` calls). `http` never sees `sqlx`.
 
+pub mod download;
 pub mod error;
 pub mod extract;
+pub mod filing;
+pub mod landing_page;
 pub mod metrics;
 pub mod ops;
 pub mod state;
@@ -42,14 +53,33 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         description = "Shanghai-mode App verification for ICP website filing. Errors share one shape: `{code, message_zh, message_en, fields?, request_id?}`.",
     ),
     components(schemas(error::ErrorBody)),
-    tags((name = "ops", description = "Health, readiness, metrics and this document")),
+    modifiers(&ApiKeyScheme),
+    tags(
+        (name = "filing", description = "The filing system's API: register cases, QR codes, redeem codes, pull photos, submit, cancel. `Authorization: Bearer <API key>` from `heyan client add`."),
+        (name = "download", description = "The QR landing page phones open"),
+        (name = "ops", description = "Health, readiness, metrics and this document"),
+    ),
 )]
 struct ApiDoc;
+
+/// Declares the filing API's bearer key scheme.
+struct ApiKeyScheme;
+
+impl utoipa::Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("hyk_…").build();
+        components.add_security_scheme("api_key", SecurityScheme::Http(scheme));
+    }
+}
 
 /// All routes with their OpenAPI document, before middleware.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
+        .merge(filing::router())
+        .routes(utoipa_axum::routes!(download::landing))
         .split_for_parts()
 }
 

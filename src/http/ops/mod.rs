@@ -47,7 +47,14 @@ pub struct ReadyResponse {
     pub database: &'static str,
     /// `ok` or `unavailable`.
     pub blob_store: &'static str,
+    /// Days of business-day calendar data left; below 0 submissions fail.
+    pub calendar_days_left: i64,
+    /// Things operators should act on soon (e.g. the calendar data ending within 60 days).
+    pub warnings: Vec<String>,
 }
+
+/// Warn this many days before the calendar data ends.
+const CALENDAR_WARNING_DAYS: i64 = 60;
 
 /// Build information.
 #[derive(Serialize, ToSchema)]
@@ -86,7 +93,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             .map_err(|_| "timed out".to_owned())
             .and_then(|r| r.map_err(|e| e.to_string())),
     );
-    let ready = database == "ok" && blob_store == "ok";
+    let (calendar_days_left, warnings) = calendar_outlook(&state);
+    let ready = database == "ok" && blob_store == "ok" && calendar_days_left >= 0;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -96,8 +104,27 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         status: if ready { "ready" } else { "not_ready" },
         database,
         blob_store,
+        calendar_days_left,
+        warnings,
     };
     (status, Json(body))
+}
+
+/// Days of calendar data left (also a gauge), with a warning inside the last 60 days.
+fn calendar_outlook(state: &AppState) -> (i64, Vec<String>) {
+    let today = state.clock.now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let left = state.calendar.days_left(today);
+    #[allow(clippy::cast_precision_loss)] // days fit an f64 exactly
+    metrics::gauge!("heyan_calendar_days_left").set(left as f64);
+    let mut warnings = Vec::new();
+    if left < CALENDAR_WARNING_DAYS {
+        let until = state.calendar.covered_until();
+        warnings.push(format!(
+            "business-day calendar data ends {until} ({left} days): add the next year (assets/calendar/README.md, calendar.extra_files)"
+        ));
+        tracing::warn!(days_left = left, covered_until = %until, "business-day calendar data ends soon");
+    }
+    (left, warnings)
 }
 
 /// Logs a failed probe (operators need the cause) and reduces it to a label.

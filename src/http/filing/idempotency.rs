@@ -1,0 +1,116 @@
+//! `Idempotency-Key` for the filing system's POSTs: the first answer is kept for 24 hours
+//! and replayed for the same request; the same key with a different request is a 422.
+
+use std::future::Future;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Duration;
+use sha2::{Digest, Sha256};
+
+use super::auth::FilingClient;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
+use crate::store::{IdempotencyStart, IdempotencyState};
+
+/// The request header.
+pub const HEADER: &str = "idempotency-key";
+
+/// Runs `handler` at most once per key: a repeat with the same `fingerprint` gets the
+/// stored answer (with `Idempotent-Replayed: true`). Without the header it just runs.
+pub async fn once<F, Fut>(
+    state: &AppState,
+    client: &FilingClient,
+    headers: &HeaderMap,
+    fingerprint: &str,
+    handler: F,
+) -> ApiResult<Response>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ApiResult<(StatusCode, serde_json::Value)>>,
+{
+    let Some(key) = key_of(headers)? else {
+        return handler().await.map(respond);
+    };
+    let now = state.clock.now();
+    let start = IdempotencyStart {
+        client_id: client.id.clone(),
+        key: key.clone(),
+        request_hash: hex::encode(Sha256::digest(fingerprint.as_bytes())),
+        now,
+        expires_at: now + Duration::hours(i64::from(state.settings.filing.idempotency_hours)),
+    };
+    match state.store.begin_idempotent(&start).await.map_err(ApiError::internal)? {
+        IdempotencyState::Fresh => run_and_keep(state, client, &key, handler).await,
+        IdempotencyState::Replay { status, body } => Ok(replay(status, &body)),
+        IdempotencyState::Mismatch => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "该 Idempotency-Key 已用于另一个请求",
+            "This Idempotency-Key was used for a different request",
+        )),
+        IdempotencyState::InProgress => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_in_progress",
+            "使用该 Idempotency-Key 的请求仍在处理中",
+            "A request with this Idempotency-Key is still being processed",
+        )
+        .retry_after(1)),
+    }
+}
+
+fn key_of(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(raw) = headers.get(HEADER) else { return Ok(None) };
+    let key = raw.to_str().ok().map(str::trim).filter(|k| {
+        (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
+    });
+    match key {
+        Some(k) => Ok(Some(k.to_owned())),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            "Idempotency-Key 须为 1–255 个可见 ASCII 字符",
+            "Idempotency-Key must be 1–255 visible ASCII characters",
+        )),
+    }
+}
+
+/// Runs the handler and stores its answer; a server error releases the key so a retry
+/// can run again.
+async fn run_and_keep<F, Fut>(state: &AppState, client: &FilingClient, key: &str, handler: F) -> ApiResult<Response>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ApiResult<(StatusCode, serde_json::Value)>>,
+{
+    let outcome = handler().await;
+    let kept = match &outcome {
+        Ok((status, body)) => Some((*status, body.clone())),
+        Err(e) if !e.status().is_server_error() => Some((e.status(), e.body_json())),
+        Err(_) => None,
+    };
+    match kept {
+        Some((status, body)) => {
+            let now = state.clock.now();
+            state
+                .store
+                .finish_idempotent(&client.id, key, status.as_u16(), &body.to_string(), now)
+                .await
+                .map_err(ApiError::internal)?;
+        }
+        None => state.store.abandon_idempotent(&client.id, key).await.map_err(ApiError::internal)?,
+    }
+    outcome.map(respond)
+}
+
+fn respond((status, body): (StatusCode, serde_json::Value)) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn replay(status: u16, body: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let mut response = (status, Json(json)).into_response();
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
