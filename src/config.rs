@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 /// Top-level sections and scalars; environment variables outside them are ignored, so an
 /// unrelated `HEYAN_SOMETHING` in the environment cannot stop the service.
 const KNOWN_TOP_LEVEL: &[&str] = &[
-    "mode", "data_dir", "server", "database", "blob", "secrets", "sms", "review", "log",
-    "filing", "download", "webhook", "calendar",
+    "mode", "data_dir", "server", "database", "blob", "secrets", "sms", "review", "log", "filing",
+    "download", "webhook", "calendar",
 ];
 
 /// All settings. Every field documents its environment variable. Secrets are never
@@ -418,27 +418,57 @@ impl Settings {
             );
         }
         for (name, url) in [
-            ("download.android_url (HEYAN_DOWNLOAD__ANDROID_URL)", &self.download.android_url),
-            ("download.ios_url (HEYAN_DOWNLOAD__IOS_URL)", &self.download.ios_url),
-            ("download.harmony_url (HEYAN_DOWNLOAD__HARMONY_URL)", &self.download.harmony_url),
+            (
+                "download.android_url (HEYAN_DOWNLOAD__ANDROID_URL)",
+                &self.download.android_url,
+            ),
+            (
+                "download.ios_url (HEYAN_DOWNLOAD__IOS_URL)",
+                &self.download.ios_url,
+            ),
+            (
+                "download.harmony_url (HEYAN_DOWNLOAD__HARMONY_URL)",
+                &self.download.harmony_url,
+            ),
         ] {
             if let Some(Err(e)) = url.as_deref().map(check_base_url) {
                 problems.push(format!("{name}: {e}"));
             }
         }
         if let Some(scheme) = &self.download.app_scheme {
-            let ok = !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            let ok = !scheme.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
             if !ok {
                 problems.push(format!("download.app_scheme (HEYAN_DOWNLOAD__APP_SCHEME): `{scheme}` is not a URL scheme"));
             }
         }
         let positive = [
-            ("filing.requests_per_minute (HEYAN_FILING__REQUESTS_PER_MINUTE)", u64::from(self.filing.requests_per_minute)),
-            ("filing.code_ttl_hours (HEYAN_FILING__CODE_TTL_HOURS)", u64::from(self.filing.code_ttl_hours)),
-            ("filing.redeem_max_failures (HEYAN_FILING__REDEEM_MAX_FAILURES)", u64::from(self.filing.redeem_max_failures)),
-            ("webhook.timeout_ms (HEYAN_WEBHOOK__TIMEOUT_MS)", self.webhook.timeout_ms),
-            ("webhook.retry_base_ms (HEYAN_WEBHOOK__RETRY_BASE_MS)", self.webhook.retry_base_ms),
-            ("webhook.poll_ms (HEYAN_WEBHOOK__POLL_MS)", self.webhook.poll_ms),
+            (
+                "filing.requests_per_minute (HEYAN_FILING__REQUESTS_PER_MINUTE)",
+                u64::from(self.filing.requests_per_minute),
+            ),
+            (
+                "filing.code_ttl_hours (HEYAN_FILING__CODE_TTL_HOURS)",
+                u64::from(self.filing.code_ttl_hours),
+            ),
+            (
+                "filing.redeem_max_failures (HEYAN_FILING__REDEEM_MAX_FAILURES)",
+                u64::from(self.filing.redeem_max_failures),
+            ),
+            (
+                "webhook.timeout_ms (HEYAN_WEBHOOK__TIMEOUT_MS)",
+                self.webhook.timeout_ms,
+            ),
+            (
+                "webhook.retry_base_ms (HEYAN_WEBHOOK__RETRY_BASE_MS)",
+                self.webhook.retry_base_ms,
+            ),
+            (
+                "webhook.poll_ms (HEYAN_WEBHOOK__POLL_MS)",
+                self.webhook.poll_ms,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {

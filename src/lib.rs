@@ -13,12 +13,12 @@ pub mod clock;
 pub mod config;
 /// Value types parsed at the boundary, masking, pure rules. No I/O.
 pub mod domain;
-/// Pure image work: QR codes (and, later, the photo pipeline).
-pub mod imaging;
 /// Use cases orchestrating the ports.
 pub mod flow;
 /// HTTP: routes, middleware, errors, extractors, ops endpoints.
 pub mod http;
+/// Pure image work: QR codes (and, later, the photo pipeline).
+pub mod imaging;
 /// Personal data fields sealed at rest, and lookup HMACs.
 pub mod pii;
 /// The master secret and the keys derived from it.

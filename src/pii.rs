@@ -38,7 +38,13 @@ pub fn seal(keyring: &Keyring, context: &str, plaintext: &str) -> String {
     let nonce = Aes256Gcm::generate_nonce(&mut rand::rngs::OsRng);
     let aad = aad(keys.id(), context);
     let ciphertext = cipher
-        .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: &aad })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext.as_bytes(),
+                aad: &aad,
+            },
+        )
         .expect("AES-GCM encryption of an in-memory buffer cannot fail");
     let mut body = nonce.to_vec();
     body.extend_from_slice(&ciphertext);
@@ -48,7 +54,8 @@ pub fn seal(keyring: &Keyring, context: &str, plaintext: &str) -> String {
 /// Opens a field sealed by `seal` under the same `context`.
 pub fn open(keyring: &Keyring, context: &str, sealed: &str) -> Result<String, PiiError> {
     let mut parts = sealed.splitn(3, '.');
-    let (Some(VERSION), Some(key_hex), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(VERSION), Some(key_hex), Some(body)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Err(PiiError::Malformed);
     };
     let key_bytes: [u8; 4] = hex::decode(key_hex)
@@ -56,15 +63,25 @@ pub fn open(keyring: &Keyring, context: &str, sealed: &str) -> Result<String, Pi
         .and_then(|b| b.try_into().ok())
         .ok_or(PiiError::Malformed)?;
     let key_id = KeyId::from_bytes(key_bytes);
-    let keys = keyring.find(&key_id).ok_or_else(|| PiiError::UnknownKey(key_id.to_string()))?;
-    let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| PiiError::Malformed)?;
+    let keys = keyring
+        .find(&key_id)
+        .ok_or_else(|| PiiError::UnknownKey(key_id.to_string()))?;
+    let body = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| PiiError::Malformed)?;
     if body.len() < NONCE_LEN + 16 {
         return Err(PiiError::Malformed);
     }
     let (nonce, ciphertext) = body.split_at(NONCE_LEN);
     let cipher = Aes256Gcm::new(keys.blob_key().into());
     let plain = cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad(key_id, context) })
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: &aad(key_id, context),
+            },
+        )
         .map_err(|_| PiiError::Tampered)?;
     String::from_utf8(plain).map_err(|_| PiiError::Tampered)
 }
@@ -95,8 +112,14 @@ mod tests {
         let keys = keyring();
         let sealed = seal(&keys, "case_1/mobile", "13812345678");
         assert!(!sealed.contains("13812345678"));
-        assert_eq!(open(&keys, "case_1/mobile", &sealed).as_deref(), Ok("13812345678"));
-        assert_eq!(open(&keys, "case_2/mobile", &sealed), Err(PiiError::Tampered));
+        assert_eq!(
+            open(&keys, "case_1/mobile", &sealed).as_deref(),
+            Ok("13812345678")
+        );
+        assert_eq!(
+            open(&keys, "case_2/mobile", &sealed),
+            Err(PiiError::Tampered)
+        );
     }
 
     #[test]
@@ -116,13 +139,22 @@ mod tests {
     #[test]
     fn a_field_sealed_under_another_secret_names_the_unknown_key() {
         let sealed = seal(&keyring(), "c", "x");
-        assert!(matches!(open(&keyring(), "c", &sealed), Err(PiiError::UnknownKey(_))));
+        assert!(matches!(
+            open(&keyring(), "c", &sealed),
+            Err(PiiError::UnknownKey(_))
+        ));
     }
 
     #[test]
     fn lookup_hmacs_are_stable_per_key_and_purpose() {
         let keys = keyring();
-        assert_eq!(lookup_hmac(&keys, "mobile", "1"), lookup_hmac(&keys, "mobile", "1"));
-        assert_ne!(lookup_hmac(&keys, "mobile", "1"), lookup_hmac(&keys, "id_number", "1"));
+        assert_eq!(
+            lookup_hmac(&keys, "mobile", "1"),
+            lookup_hmac(&keys, "mobile", "1")
+        );
+        assert_ne!(
+            lookup_hmac(&keys, "mobile", "1"),
+            lookup_hmac(&keys, "id_number", "1")
+        );
     }
 }

@@ -36,21 +36,22 @@ impl Application {
 
     /// Builds the service with a given clock (tests move time).
     pub async fn build_with_clock(
-        settings: Settings,
+        mut settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let state = build_state(settings, clock).await?;
-        let listen = state.settings.server.listen;
+        let listen = settings.server.listen;
         let listener = TcpListener::bind(listen).await.with_context(|| {
             format!("cannot listen on {listen} (server.listen / HEYAN_SERVER__LISTEN)")
         })?;
-        let port = listener
-            .local_addr()
-            .context("reading the bound address")?
-            .port();
+        let bound = listener.local_addr().context("reading the bound address")?;
+        // With port 0 the default public URL must name the port actually bound.
+        if settings.server.public_base_url.is_none() {
+            settings.server.public_base_url = Some(format!("http://{bound}"));
+        }
+        let state = build_state(settings, clock).await?;
         Ok(Self {
             listener,
-            port,
+            port: bound.port(),
             state,
         })
     }
@@ -73,7 +74,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(crate::flow::webhooks::run_worker(self.state.services.clone(), stop_rx));
+        let worker = tokio::spawn(crate::flow::webhooks::run_worker(
+            self.state.services.clone(),
+            stop_rx,
+        ));
         let app = crate::http::router(self.state);
         let served = serve_until(self.listener, app, shutdown, grace).await;
         // The worker finishes the delivery it is in (bounded by the webhook timeout).

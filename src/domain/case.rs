@@ -123,7 +123,9 @@ impl IdNumber {
         }
         let trimmed = raw.trim();
         let ok = (1..=64).contains(&trimmed.len())
-            && trimmed.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            && trimmed
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if ok {
             Ok(Self::Other(trimmed.to_ascii_uppercase()))
         } else {
@@ -185,7 +187,10 @@ impl Region {
             return None;
         }
         let lower = trimmed.to_lowercase();
-        let shanghai = matches!(lower.as_str(), "shanghai" | "上海" | "上海市" | "31" | "310000");
+        let shanghai = matches!(
+            lower.as_str(),
+            "shanghai" | "上海" | "上海市" | "31" | "310000"
+        );
         Some(Self(if shanghai { "shanghai".into() } else { lower }))
     }
 
@@ -229,9 +234,13 @@ pub enum Ineligibility {
 impl Ineligibility {
     /// Parses a stored code.
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::RegionNotShanghai, Self::IdTypeNotResidentCard, Self::PrincipalsDiffer]
-            .into_iter()
-            .find(|r| r.code() == raw)
+        [
+            Self::RegionNotShanghai,
+            Self::IdTypeNotResidentCard,
+            Self::PrincipalsDiffer,
+        ]
+        .into_iter()
+        .find(|r| r.code() == raw)
     }
 
     /// Stable reason code.
@@ -247,8 +256,12 @@ impl Ineligibility {
     pub fn message_zh(self) -> &'static str {
         match self {
             Self::RegionNotShanghai => "App 核验仅适用于上海地区的备案，请使用普通拍照方式核验。",
-            Self::IdTypeNotResidentCard => "负责人证件不是居民身份证，无法使用 App 核验，请使用普通拍照方式核验。",
-            Self::PrincipalsDiffer => "各网站负责人不是同一人，无法使用 App 核验，请使用普通拍照方式核验。",
+            Self::IdTypeNotResidentCard => {
+                "负责人证件不是居民身份证，无法使用 App 核验，请使用普通拍照方式核验。"
+            }
+            Self::PrincipalsDiffer => {
+                "各网站负责人不是同一人，无法使用 App 核验，请使用普通拍照方式核验。"
+            }
         }
     }
 
@@ -270,7 +283,10 @@ pub fn eligibility(registration: &Registration) -> Result<(), Ineligibility> {
         return Err(Ineligibility::RegionNotShanghai);
     }
     let principals: Vec<&Principal> = registration.websites.iter().map(|w| &w.principal).collect();
-    if principals.iter().any(|p| p.id_type != IdType::ResidentIdCard) {
+    if principals
+        .iter()
+        .any(|p| p.id_type != IdType::ResidentIdCard)
+    {
         return Err(Ineligibility::IdTypeNotResidentCard);
     }
     let first = principals.first().map(|p| &p.id_number);
@@ -483,12 +499,63 @@ mod tests {
     fn eligibility_follows_the_design_rules() {
         let rid = IdType::ResidentIdCard;
         let cases = [
-            ("individual with a resident card", registration("上海", SubjectType::Individual, vec![website("a.cn", rid, ID_A)]), Ok(())),
-            ("enterprise, one principal on all sites", registration("shanghai", SubjectType::Enterprise, vec![website("a.cn", rid, ID_A), website("b.cn", rid, ID_A)]), Ok(())),
-            ("enterprise, two principals", registration("310000", SubjectType::Enterprise, vec![website("a.cn", rid, ID_A), website("b.cn", rid, &id_b())]), Err(Ineligibility::PrincipalsDiffer)),
-            ("passport", registration("上海市", SubjectType::Individual, vec![website("a.cn", IdType::Passport, "E12345678")]), Err(Ineligibility::IdTypeNotResidentCard)),
-            ("HK permit on the second site", registration("31", SubjectType::Enterprise, vec![website("a.cn", rid, ID_A), website("b.cn", IdType::HkMacaoPermit, "H1234567801")]), Err(Ineligibility::IdTypeNotResidentCard)),
-            ("Beijing", registration("北京", SubjectType::Individual, vec![website("a.cn", rid, ID_A)]), Err(Ineligibility::RegionNotShanghai)),
+            (
+                "individual with a resident card",
+                registration(
+                    "上海",
+                    SubjectType::Individual,
+                    vec![website("a.cn", rid, ID_A)],
+                ),
+                Ok(()),
+            ),
+            (
+                "enterprise, one principal on all sites",
+                registration(
+                    "shanghai",
+                    SubjectType::Enterprise,
+                    vec![website("a.cn", rid, ID_A), website("b.cn", rid, ID_A)],
+                ),
+                Ok(()),
+            ),
+            (
+                "enterprise, two principals",
+                registration(
+                    "310000",
+                    SubjectType::Enterprise,
+                    vec![website("a.cn", rid, ID_A), website("b.cn", rid, &id_b())],
+                ),
+                Err(Ineligibility::PrincipalsDiffer),
+            ),
+            (
+                "passport",
+                registration(
+                    "上海市",
+                    SubjectType::Individual,
+                    vec![website("a.cn", IdType::Passport, "E12345678")],
+                ),
+                Err(Ineligibility::IdTypeNotResidentCard),
+            ),
+            (
+                "HK permit on the second site",
+                registration(
+                    "31",
+                    SubjectType::Enterprise,
+                    vec![
+                        website("a.cn", rid, ID_A),
+                        website("b.cn", IdType::HkMacaoPermit, "H1234567801"),
+                    ],
+                ),
+                Err(Ineligibility::IdTypeNotResidentCard),
+            ),
+            (
+                "Beijing",
+                registration(
+                    "北京",
+                    SubjectType::Individual,
+                    vec![website("a.cn", rid, ID_A)],
+                ),
+                Err(Ineligibility::RegionNotShanghai),
+            ),
         ];
         for (what, reg, want) in cases {
             assert_eq!(eligibility(&reg), want, "{what}");
@@ -497,7 +564,11 @@ mod tests {
 
     #[test]
     fn reasons_round_trip_and_explain_themselves() {
-        for r in [Ineligibility::RegionNotShanghai, Ineligibility::IdTypeNotResidentCard, Ineligibility::PrincipalsDiffer] {
+        for r in [
+            Ineligibility::RegionNotShanghai,
+            Ineligibility::IdTypeNotResidentCard,
+            Ineligibility::PrincipalsDiffer,
+        ] {
             assert_eq!(Ineligibility::parse(r.code()), Some(r));
             assert!(r.message_zh().contains("普通拍照"));
             assert!(r.message_en().contains("ordinary photo method"));
@@ -523,10 +594,16 @@ mod tests {
         assert_eq!(AwaitingApp.can_redeem(), Err(TransitionError::NoCodeYet));
         assert_eq!(CodeIssued.can_redeem(), Ok(()));
         assert_eq!(Cancelled.can_redeem(), Err(TransitionError::Cancelled));
-        assert_eq!(CodeIssued.can_pull_photos(), Err(TransitionError::NotRedeemed));
+        assert_eq!(
+            CodeIssued.can_pull_photos(),
+            Err(TransitionError::NotRedeemed)
+        );
         assert_eq!(Redeemed.can_pull_photos(), Ok(()));
         assert_eq!(Redeemed.can_submit(), Ok(()));
-        assert_eq!(InReview.can_submit(), Err(TransitionError::AlreadySubmitted));
+        assert_eq!(
+            InReview.can_submit(),
+            Err(TransitionError::AlreadySubmitted)
+        );
         assert_eq!(CodeIssued.can_submit(), Err(TransitionError::NotRedeemed));
         assert_eq!(Ineligible.can_submit(), Err(TransitionError::Ineligible));
         assert_eq!(Cancelled.can_cancel(), Err(TransitionError::Cancelled));
@@ -537,8 +614,15 @@ mod tests {
     fn other_document_numbers_are_checked_loosely_and_masked() {
         let n = IdNumber::parse(IdType::Passport, " e1234567 ").expect("passport");
         assert_eq!(n.as_str(), "E1234567");
-        assert_eq!(format!("{n:?}"), "IdNumber(E1234567)".replace("E1234567", &crate::domain::mask::mask_id_number("E1234567")));
-        assert_eq!(IdNumber::parse(IdType::Passport, "E 1234"), Err(IdNumberError::Malformed));
+        assert_eq!(
+            format!("{n:?}"),
+            "IdNumber(E1234567)"
+                .replace("E1234567", &crate::domain::mask::mask_id_number("E1234567"))
+        );
+        assert_eq!(
+            IdNumber::parse(IdType::Passport, "E 1234"),
+            Err(IdNumberError::Malformed)
+        );
         assert!(IdNumber::parse(IdType::ResidentIdCard, "123").is_err());
     }
 }

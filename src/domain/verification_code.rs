@@ -83,7 +83,11 @@ mod tests {
     #[test]
     fn entry_is_case_insensitive_and_ignores_spaces_and_dashes() {
         for raw in ["abcd-efgh", " ABCD EFGH ", "aBcDeFgH", "ab-cd ef-gh"] {
-            assert_eq!(VerificationCode::parse(raw).map(|c| c.0), Ok("ABCDEFGH".into()), "{raw:?}");
+            assert_eq!(
+                VerificationCode::parse(raw).map(|c| c.0),
+                Ok("ABCDEFGH".into()),
+                "{raw:?}"
+            );
         }
     }
 
@@ -91,12 +95,24 @@ mod tests {
     fn look_alikes_and_wrong_lengths_are_refused() {
         let cases = [
             ("zero", "ABCDEFG0", VerificationCodeError::InvalidCharacter),
-            ("letter O", "ABCDEFGO", VerificationCodeError::InvalidCharacter),
+            (
+                "letter O",
+                "ABCDEFGO",
+                VerificationCodeError::InvalidCharacter,
+            ),
             ("one", "ABCDEFG1", VerificationCodeError::InvalidCharacter),
-            ("I and L", "ABCDEFIL", VerificationCodeError::InvalidCharacter),
+            (
+                "I and L",
+                "ABCDEFIL",
+                VerificationCodeError::InvalidCharacter,
+            ),
             ("too short", "ABCDEFG", VerificationCodeError::WrongLength),
             ("too long", "ABCDEFGHJ", VerificationCodeError::WrongLength),
-            ("non-ASCII", "ABCDEFG验", VerificationCodeError::InvalidCharacter),
+            (
+                "non-ASCII",
+                "ABCDEFG验",
+                VerificationCodeError::InvalidCharacter,
+            ),
         ];
         for (what, raw, want) in cases {
             assert_eq!(VerificationCode::parse(raw), Err(want), "{what}");

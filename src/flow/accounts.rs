@@ -10,10 +10,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::{webhooks, FlowError};
-use crate::pii;
-use crate::secrets::Keyring;
 use crate::domain::ids::{ClientId, ClientKeyId, ReviewerId};
 use crate::domain::role::Role;
+use crate::pii;
+use crate::secrets::Keyring;
 use crate::store::{NewClient, NewClientKey, NewReviewer, Store};
 
 /// Every API key starts with this, so leaked keys are easy to scan for.
@@ -78,17 +78,28 @@ pub async fn add_client(
 
 /// A client's second key for a rotation: both stay valid until the old one is revoked.
 /// Refused while two keys are active, so a rotation ends before the next begins.
-pub async fn rotate_key(store: &dyn Store, client_id: &ClientId, now: DateTime<Utc>) -> Result<SecretString, FlowError> {
+pub async fn rotate_key(
+    store: &dyn Store,
+    client_id: &ClientId,
+    now: DateTime<Utc>,
+) -> Result<SecretString, FlowError> {
     let client = store.get_client(client_id).await?;
     if client.revoked_at.is_some() {
         return Err(FlowError::Conflict("client_revoked"));
     }
-    let active = store.list_client_keys(client_id).await?.iter().filter(|k| k.revoked_at.is_none()).count();
+    let active = store
+        .list_client_keys(client_id)
+        .await?
+        .iter()
+        .filter(|k| k.revoked_at.is_none())
+        .count();
     if active >= 2 {
         return Err(FlowError::Conflict("two_keys_active"));
     }
     let api_key = new_api_key();
-    store.insert_client_key(&new_key(client_id, &api_key, now)).await?;
+    store
+        .insert_client_key(&new_key(client_id, &api_key, now))
+        .await?;
     tracing::info!(client.id = %client_id, "client key added");
     Ok(SecretString::from(api_key))
 }
@@ -106,7 +117,10 @@ fn new_key(client_id: &ClientId, api_key: &str, now: DateTime<Utc>) -> NewClient
 fn random_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 /// Creates a reviewer account with an argon2id password hash.

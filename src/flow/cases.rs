@@ -36,9 +36,21 @@ pub struct Registered {
 }
 
 /// Registers a case, or returns the client's existing case for the same filing id.
-pub async fn register(svc: &Services, client: &ClientId, reg: Registration, actor: &Actor) -> Result<Registered, FlowError> {
-    if let Some(existing) = svc.store.find_case_by_filing_id(client, reg.filing_id.as_str()).await? {
-        return Ok(Registered { view: with_websites(svc, existing).await?, created: false });
+pub async fn register(
+    svc: &Services,
+    client: &ClientId,
+    reg: Registration,
+    actor: &Actor,
+) -> Result<Registered, FlowError> {
+    if let Some(existing) = svc
+        .store
+        .find_case_by_filing_id(client, reg.filing_id.as_str())
+        .await?
+    {
+        return Ok(Registered {
+            view: with_websites(svc, existing).await?,
+            created: false,
+        });
     }
     let now = svc.clock.now();
     let new_case = build_case(&svc.keys, client, &reg, now);
@@ -46,19 +58,45 @@ pub async fn register(svc: &Services, client: &ClientId, reg: Registration, acto
         Ok(()) => {}
         // Two registrations of one filing raced; the other one won.
         Err(StoreError::Conflict("filing_id_taken")) => {
-            let existing = svc.store.find_case_by_filing_id(client, reg.filing_id.as_str()).await?.ok_or(FlowError::NotFound)?;
-            return Ok(Registered { view: with_websites(svc, existing).await?, created: false });
+            let existing = svc
+                .store
+                .find_case_by_filing_id(client, reg.filing_id.as_str())
+                .await?
+                .ok_or(FlowError::NotFound)?;
+            return Ok(Registered {
+                view: with_websites(svc, existing).await?,
+                created: false,
+            });
         }
         Err(e) => return Err(e.into()),
     }
     let details = json!({ "eligible": new_case.eligible, "reason": new_case.ineligible_reason, "websites": reg.websites.len() });
-    audit::record(svc.store.as_ref(), actor, "case.registered", Some(&new_case.id), details, now).await?;
+    audit::record(
+        svc.store.as_ref(),
+        actor,
+        "case.registered",
+        Some(&new_case.id),
+        details,
+        now,
+    )
+    .await?;
     tracing::info!(case.id = %new_case.id, eligible = new_case.eligible, "case registered");
     let case = svc.store.get_case(&new_case.id).await?;
-    Ok(Registered { view: CaseView { case, websites: new_case.websites }, created: true })
+    Ok(Registered {
+        view: CaseView {
+            case,
+            websites: new_case.websites,
+        },
+        created: true,
+    })
 }
 
-fn build_case(keys: &Keyring, client: &ClientId, reg: &Registration, now: DateTime<Utc>) -> NewCase {
+fn build_case(
+    keys: &Keyring,
+    client: &ClientId,
+    reg: &Registration,
+    now: DateTime<Utc>,
+) -> NewCase {
     let id = CaseId::new();
     let verdict = eligibility(reg);
     let mut token = [0u8; 16];
@@ -66,14 +104,23 @@ fn build_case(keys: &Keyring, client: &ClientId, reg: &Registration, now: DateTi
     NewCase {
         subject_name_sealed: pii::seal(keys, &format!("{id}/subject_name"), &reg.subject_name),
         subject_name_masked: crate::domain::mask::mask_name(&reg.subject_name),
-        websites: reg.websites.iter().enumerate().map(|(i, w)| website_record(keys, &id, i, w)).collect(),
+        websites: reg
+            .websites
+            .iter()
+            .enumerate()
+            .map(|(i, w)| website_record(keys, &id, i, w))
+            .collect(),
         client_id: client.clone(),
         filing_id: reg.filing_id.as_str().to_owned(),
         region: reg.region.as_str().to_owned(),
         subject_type: reg.subject_type.as_str().to_owned(),
         eligible: verdict.is_ok(),
         ineligible_reason: verdict.err().map(|r| r.code().to_owned()),
-        status: if verdict.is_ok() { CaseStatus::AwaitingApp } else { CaseStatus::Ineligible },
+        status: if verdict.is_ok() {
+            CaseStatus::AwaitingApp
+        } else {
+            CaseStatus::Ineligible
+        },
         download_token: hex::encode(token),
         created_at: now,
         id,
@@ -105,7 +152,11 @@ async fn with_websites(svc: &Services, case: CaseRecord) -> Result<CaseView, Flo
 
 /// The client's case with this id; another client's case is `NotFound`, exactly like a
 /// case that does not exist.
-pub async fn owned_case(svc: &Services, client: &ClientId, id: &CaseId) -> Result<CaseRecord, FlowError> {
+pub async fn owned_case(
+    svc: &Services,
+    client: &ClientId,
+    id: &CaseId,
+) -> Result<CaseRecord, FlowError> {
     let case = svc.store.get_case(id).await?;
     if &case.client_id != client {
         return Err(FlowError::NotFound);
@@ -120,13 +171,26 @@ pub async fn get(svc: &Services, client: &ClientId, id: &CaseId) -> Result<CaseV
 }
 
 /// Reads a case by the filing system's id.
-pub async fn get_by_filing_id(svc: &Services, client: &ClientId, filing_id: &str) -> Result<CaseView, FlowError> {
-    let case = svc.store.find_case_by_filing_id(client, filing_id).await?.ok_or(FlowError::NotFound)?;
+pub async fn get_by_filing_id(
+    svc: &Services,
+    client: &ClientId,
+    filing_id: &str,
+) -> Result<CaseView, FlowError> {
+    let case = svc
+        .store
+        .find_case_by_filing_id(client, filing_id)
+        .await?
+        .ok_or(FlowError::NotFound)?;
     with_websites(svc, case).await
 }
 
 /// Submits a redeemed case for review; it is due one business day later.
-pub async fn submit(svc: &Services, client: &ClientId, id: &CaseId, actor: &Actor) -> Result<CaseView, FlowError> {
+pub async fn submit(
+    svc: &Services,
+    client: &ClientId,
+    id: &CaseId,
+    actor: &Actor,
+) -> Result<CaseView, FlowError> {
     let case = owned_case(svc, client, id).await?;
     case.status.can_submit()?;
     let now = svc.clock.now();
@@ -135,27 +199,65 @@ pub async fn submit(svc: &Services, client: &ClientId, id: &CaseId, actor: &Acto
         tracing::error!(error = %e, "business-day calendar cannot give a due time");
         anyhow::Error::new(e).context("computing the review due time")
     })?;
-    svc.store.submit_case(id, due, now).await.map_err(|e| match e {
-        StoreError::Conflict(_) => FlowError::Transition(crate::domain::case::TransitionError::AlreadySubmitted),
-        other => other.into(),
-    })?;
-    audit::record(svc.store.as_ref(), actor, "case.submitted", Some(id), json!({ "due_at": due }), now).await?;
+    svc.store
+        .submit_case(id, due, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                FlowError::Transition(crate::domain::case::TransitionError::AlreadySubmitted)
+            }
+            other => other.into(),
+        })?;
+    audit::record(
+        svc.store.as_ref(),
+        actor,
+        "case.submitted",
+        Some(id),
+        json!({ "due_at": due }),
+        now,
+    )
+    .await?;
     get(svc, client, id).await
 }
 
 /// Cancels a case: it ends, its photos are purged from the blob store at once, and the
 /// filing system hears `case.purged`.
-pub async fn cancel(svc: &Services, client: &ClientId, id: &CaseId, actor: &Actor) -> Result<CaseView, FlowError> {
+pub async fn cancel(
+    svc: &Services,
+    client: &ClientId,
+    id: &CaseId,
+    actor: &Actor,
+) -> Result<CaseView, FlowError> {
     let case = owned_case(svc, client, id).await?;
     case.status.can_cancel()?;
     let now = svc.clock.now();
-    let event = webhooks::case_event(svc, &case, "case.purged", json!({ "reason": "cancelled" }), now).await?;
-    svc.store.cancel_case(id, now, event.as_ref()).await.map_err(|e| match e {
-        StoreError::Conflict(_) => FlowError::Transition(crate::domain::case::TransitionError::Cancelled),
-        other => other.into(),
-    })?;
+    let event = webhooks::case_event(
+        svc,
+        &case,
+        "case.purged",
+        json!({ "reason": "cancelled" }),
+        now,
+    )
+    .await?;
+    svc.store
+        .cancel_case(id, now, event.as_ref())
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                FlowError::Transition(crate::domain::case::TransitionError::Cancelled)
+            }
+            other => other.into(),
+        })?;
     let purged = photos::purge_case_photos(svc, id).await?;
-    audit::record(svc.store.as_ref(), actor, "case.cancelled", Some(id), json!({ "photos_purged": purged }), now).await?;
+    audit::record(
+        svc.store.as_ref(),
+        actor,
+        "case.cancelled",
+        Some(id),
+        json!({ "photos_purged": purged }),
+        now,
+    )
+    .await?;
     if event.is_some() {
         svc.outbox_wakeup.notify_one();
     }

@@ -14,7 +14,11 @@ const CODE_PURPOSE: &str = "verification_code";
 
 /// Issues a new code for a case whose App steps are done, voiding any earlier code, and
 /// queues `case.completed` for the filing system. Returns the code to show in the App.
-pub async fn issue(svc: &Services, case: &CaseRecord, actor: &Actor) -> Result<VerificationCode, FlowError> {
+pub async fn issue(
+    svc: &Services,
+    case: &CaseRecord,
+    actor: &Actor,
+) -> Result<VerificationCode, FlowError> {
     let now = svc.clock.now();
     let code = VerificationCode::generate();
     let ttl = Duration::hours(i64::from(svc.settings.filing.code_ttl_hours));
@@ -24,9 +28,24 @@ pub async fn issue(svc: &Services, case: &CaseRecord, actor: &Actor) -> Result<V
         expires_at: now + ttl,
         created_at: now,
     };
-    let event = webhooks::case_event(svc, case, "case.completed", json!({ "code_expires_at": record.expires_at }), now).await?;
+    let event = webhooks::case_event(
+        svc,
+        case,
+        "case.completed",
+        json!({ "code_expires_at": record.expires_at }),
+        now,
+    )
+    .await?;
     svc.store.issue_code(&record, event.as_ref()).await?;
-    audit::record(svc.store.as_ref(), actor, "code.issued", Some(&case.id), json!({ "expires_at": record.expires_at }), now).await?;
+    audit::record(
+        svc.store.as_ref(),
+        actor,
+        "code.issued",
+        Some(&case.id),
+        json!({ "expires_at": record.expires_at }),
+        now,
+    )
+    .await?;
     if event.is_some() {
         svc.outbox_wakeup.notify_one();
     }
@@ -44,12 +63,20 @@ pub struct Manifest {
 
 /// Redeems a code typed into the filing system. Wrong codes count towards a lock; the
 /// answer never says whether a code exists for another case.
-pub async fn redeem(svc: &Services, client: &ClientId, case_id: &CaseId, typed: &str, actor: &Actor) -> Result<Manifest, FlowError> {
+pub async fn redeem(
+    svc: &Services,
+    client: &ClientId,
+    case_id: &CaseId,
+    typed: &str,
+    actor: &Actor,
+) -> Result<Manifest, FlowError> {
     let case = cases::owned_case(svc, client, case_id).await?;
     case.status.can_redeem()?;
     let now = svc.clock.now();
     if let Some(until) = case.redeem_locked_until.filter(|u| *u > now) {
-        return Err(FlowError::Locked { retry_after_secs: (until - now).num_seconds().max(1).unsigned_abs() });
+        return Err(FlowError::Locked {
+            retry_after_secs: (until - now).num_seconds().max(1).unsigned_abs(),
+        });
     }
     let outcome = match VerificationCode::parse(typed) {
         Ok(code) => try_hashes(svc, case_id, &code).await?,
@@ -58,7 +85,15 @@ pub async fn redeem(svc: &Services, client: &ClientId, case_id: &CaseId, typed: 
     };
     match outcome {
         RedeemOutcome::Redeemed => {
-            audit::record(svc.store.as_ref(), actor, "code.redeemed", Some(case_id), json!({}), now).await?;
+            audit::record(
+                svc.store.as_ref(),
+                actor,
+                "code.redeemed",
+                Some(case_id),
+                json!({}),
+                now,
+            )
+            .await?;
             let case = svc.store.get_case(case_id).await?;
             let photos = svc.store.list_photos(case_id).await?;
             Ok(Manifest { case, photos })
@@ -70,10 +105,17 @@ pub async fn redeem(svc: &Services, client: &ClientId, case_id: &CaseId, typed: 
 }
 
 /// Tries the code's HMAC under every key, so a rotation does not void live codes.
-async fn try_hashes(svc: &Services, case_id: &CaseId, code: &VerificationCode) -> Result<RedeemOutcome, FlowError> {
+async fn try_hashes(
+    svc: &Services,
+    case_id: &CaseId,
+    code: &VerificationCode,
+) -> Result<RedeemOutcome, FlowError> {
     let mut last = RedeemOutcome::Wrong;
     for mac in svc.keys.hmac_all(CODE_PURPOSE, code.as_str().as_bytes()) {
-        last = svc.store.redeem_code(case_id, &hex::encode(mac), svc.clock.now()).await?;
+        last = svc
+            .store
+            .redeem_code(case_id, &hex::encode(mac), svc.clock.now())
+            .await?;
         if last != RedeemOutcome::Wrong {
             break;
         }
@@ -82,20 +124,41 @@ async fn try_hashes(svc: &Services, case_id: &CaseId, code: &VerificationCode) -
 }
 
 /// Counts a wrong code; the one that reaches the limit locks redemption.
-async fn count_failure(svc: &Services, case: &CaseRecord, actor: &Actor) -> Result<FlowError, FlowError> {
+async fn count_failure(
+    svc: &Services,
+    case: &CaseRecord,
+    actor: &Actor,
+) -> Result<FlowError, FlowError> {
     let now = svc.clock.now();
     let policy = &svc.settings.filing;
     let lockout = Duration::minutes(i64::from(policy.redeem_lockout_minutes));
     let key = format!("redeem_fail:{}", case.id);
     // One window per lockout period: failures older than that no longer count.
     let window_start = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH
-        + Duration::seconds(now.timestamp() / lockout.num_seconds().max(1) * lockout.num_seconds().max(1));
-    let failures = svc.store.increment_counter(&key, window_start, window_start + lockout * 2, now).await?;
-    audit::record(svc.store.as_ref(), actor, "code.redeem_failed", Some(&case.id), json!({ "failures": failures }), now).await?;
+        + Duration::seconds(
+            now.timestamp() / lockout.num_seconds().max(1) * lockout.num_seconds().max(1),
+        );
+    let failures = svc
+        .store
+        .increment_counter(&key, window_start, window_start + lockout * 2, now)
+        .await?;
+    audit::record(
+        svc.store.as_ref(),
+        actor,
+        "code.redeem_failed",
+        Some(&case.id),
+        json!({ "failures": failures }),
+        now,
+    )
+    .await?;
     let max = i64::from(policy.redeem_max_failures);
     if failures >= max {
-        svc.store.lock_redemption(&case.id, now + lockout, now).await?;
-        return Ok(FlowError::Locked { retry_after_secs: lockout.num_seconds().unsigned_abs() });
+        svc.store
+            .lock_redemption(&case.id, now + lockout, now)
+            .await?;
+        return Ok(FlowError::Locked {
+            retry_after_secs: lockout.num_seconds().unsigned_abs(),
+        });
     }
     Ok(FlowError::Invalid {
         field: "code".into(),

@@ -98,11 +98,19 @@ pub struct Actor {
 impl Actor {
     /// A filing-system client.
     pub fn client(id: &crate::domain::ids::ClientId, ip: Option<String>) -> Self {
-        Self { kind: "client", id: id.to_string(), ip }
+        Self {
+            kind: "client",
+            id: id.to_string(),
+            ip,
+        }
     }
 
     /// heyan itself (workers, purges).
     pub fn system() -> Self {
-        Self { kind: "system", id: "heyan".into(), ip: None }
+        Self {
+            kind: "system",
+            id: "heyan".into(),
+            ip: None,
+        }
     }
 }

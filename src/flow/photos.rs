@@ -27,9 +27,16 @@ pub struct FinishedPhoto {
 }
 
 /// Encrypts and stores a photo, replacing an earlier one of the same kind.
-pub async fn keep(svc: &Services, case_id: &CaseId, photo: FinishedPhoto) -> Result<PhotoRecord, FlowError> {
+pub async fn keep(
+    svc: &Services,
+    case_id: &CaseId,
+    photo: FinishedPhoto,
+) -> Result<PhotoRecord, FlowError> {
     let blob_id = BlobId::new();
-    svc.blobs.put(&blob_id, &photo.jpeg).await.map_err(blob_error)?;
+    svc.blobs
+        .put(&blob_id, &photo.jpeg)
+        .await
+        .map_err(blob_error)?;
     let record = PhotoRecord {
         case_id: case_id.clone(),
         kind: photo.kind,
@@ -57,15 +64,32 @@ pub struct PulledPhoto {
 }
 
 /// Returns a watermarked photo to the case's filing system, after redemption; audited.
-pub async fn pull(svc: &Services, client: &ClientId, case_id: &CaseId, kind: PhotoKind, actor: &Actor) -> Result<PulledPhoto, FlowError> {
+pub async fn pull(
+    svc: &Services,
+    client: &ClientId,
+    case_id: &CaseId,
+    kind: PhotoKind,
+    actor: &Actor,
+) -> Result<PulledPhoto, FlowError> {
     let case = cases::owned_case(svc, client, case_id).await?;
     case.status.can_pull_photos()?;
     let photos = svc.store.list_photos(case_id).await?;
-    let record = photos.into_iter().find(|p| p.kind == kind).ok_or(FlowError::NotFound)?;
+    let record = photos
+        .into_iter()
+        .find(|p| p.kind == kind)
+        .ok_or(FlowError::NotFound)?;
     let blob_id = BlobId::parse(&record.blob_id).map_err(blob_error)?;
     let jpeg = svc.blobs.get(&blob_id).await.map_err(blob_error)?;
     let details = json!({ "kind": kind.as_str(), "sha256": record.sha256 });
-    audit::record(svc.store.as_ref(), actor, "photo.pulled", Some(case_id), details, svc.clock.now()).await?;
+    audit::record(
+        svc.store.as_ref(),
+        actor,
+        "photo.pulled",
+        Some(case_id),
+        details,
+        svc.clock.now(),
+    )
+    .await?;
     Ok(PulledPhoto { record, jpeg })
 }
 

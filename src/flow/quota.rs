@@ -17,10 +17,14 @@ pub async fn take(
     let start = now.duration_trunc(window).unwrap_or(now);
     let end = start + window;
     // Rows outlive their window by one more window, then `delete_expired_counters` drops them.
-    let count = store.increment_counter(key, start, end + window, now).await?;
+    let count = store
+        .increment_counter(key, start, end + window, now)
+        .await?;
     if count > i64::from(limit) {
         let secs = (end - now).num_seconds().max(1);
-        return Err(FlowError::Locked { retry_after_secs: secs.unsigned_abs() });
+        return Err(FlowError::Locked {
+            retry_after_secs: secs.unsigned_abs(),
+        });
     }
     Ok(())
 }

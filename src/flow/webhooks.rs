@@ -97,7 +97,9 @@ pub async fn run_worker(svc: Services, mut stop: tokio::sync::watch::Receiver<bo
 /// One pass: lease due events and try each once.
 pub async fn deliver_due(svc: &Services, http: &reqwest::Client) -> anyhow::Result<usize> {
     let now = svc.clock.now();
-    let lease = Duration::milliseconds(i64::try_from(svc.settings.webhook.timeout_ms).unwrap_or(i64::MAX / 4) * 2);
+    let lease = Duration::milliseconds(
+        i64::try_from(svc.settings.webhook.timeout_ms).unwrap_or(i64::MAX / 4) * 2,
+    );
     let events = svc.store.claim_due_events(now, now + lease, BATCH).await?;
     for event in &events {
         deliver_one(svc, http, event).await?;
@@ -105,7 +107,11 @@ pub async fn deliver_due(svc: &Services, http: &reqwest::Client) -> anyhow::Resu
     Ok(events.len())
 }
 
-async fn deliver_one(svc: &Services, http: &reqwest::Client, event: &OutboxEvent) -> anyhow::Result<()> {
+async fn deliver_one(
+    svc: &Services,
+    http: &reqwest::Client,
+    event: &OutboxEvent,
+) -> anyhow::Result<()> {
     let client = svc.store.get_client(&event.client_id).await?;
     let result = post(svc, http, &client, event).await;
     let now = svc.clock.now();
@@ -128,20 +134,47 @@ async fn deliver_one(svc: &Services, http: &reqwest::Client, event: &OutboxEvent
 
 /// Exponential backoff from `retry_base_ms`, capped at `retry_max_ms`; giving up once
 /// the next try would fall past the retry window.
-fn next_try(svc: &Services, event: &OutboxEvent, error: String, now: DateTime<Utc>) -> EventFailure {
+fn next_try(
+    svc: &Services,
+    event: &OutboxEvent,
+    error: String,
+    now: DateTime<Utc>,
+) -> EventFailure {
     let policy = &svc.settings.webhook;
     let attempts = event.attempts + 1;
     let exponent = u32::try_from(attempts - 1).unwrap_or(0).min(30);
-    let delay_ms = policy.retry_base_ms.saturating_mul(1u64 << exponent).min(policy.retry_max_ms);
+    let delay_ms = policy
+        .retry_base_ms
+        .saturating_mul(1u64 << exponent)
+        .min(policy.retry_max_ms);
     let next = now + Duration::milliseconds(i64::try_from(delay_ms).unwrap_or(i64::MAX / 4));
     let window_end = event.created_at + Duration::hours(i64::from(policy.retry_window_hours));
-    EventFailure { id: event.id.clone(), attempts, next_attempt_at: next, give_up: next > window_end, error, now }
+    EventFailure {
+        id: event.id.clone(),
+        attempts,
+        next_attempt_at: next,
+        give_up: next > window_end,
+        error,
+        now,
+    }
 }
 
-async fn post(svc: &Services, http: &reqwest::Client, client: &Client, event: &OutboxEvent) -> Result<(), String> {
-    let url = client.webhook_url.as_deref().ok_or("the client has no webhook URL")?;
-    let sealed = client.webhook_secret_sealed.as_deref().ok_or("the client has no webhook secret")?;
-    let secret = pii::open(&svc.keys, &secret_context(&client.id), sealed).map_err(|e| format!("webhook secret: {e}"))?;
+async fn post(
+    svc: &Services,
+    http: &reqwest::Client,
+    client: &Client,
+    event: &OutboxEvent,
+) -> Result<(), String> {
+    let url = client
+        .webhook_url
+        .as_deref()
+        .ok_or("the client has no webhook URL")?;
+    let sealed = client
+        .webhook_secret_sealed
+        .as_deref()
+        .ok_or("the client has no webhook secret")?;
+    let secret = pii::open(&svc.keys, &secret_context(&client.id), sealed)
+        .map_err(|e| format!("webhook secret: {e}"))?;
     let t = svc.clock.now().timestamp();
     let response = http
         .post(url)

@@ -19,14 +19,38 @@ use crate::domain::platform::{self, Platform};
         (status = 200, description = "Landing page (HTML)", content_type = "text/html"),
         (status = 404, description = "Unknown or expired code: a friendly page (HTML)", content_type = "text/html"),
     ))]
-pub async fn landing(State(state): State<AppState>, headers: HeaderMap, AppPath(token): AppPath<String>) -> ApiResult<Response> {
+pub async fn landing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppPath(token): AppPath<String>,
+) -> ApiResult<Response> {
     let well_formed = token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit());
-    let case = if well_formed { state.store.find_case_by_download_token(&token).await.map_err(super::error::ApiError::internal)? } else { None };
-    let Some(case) = case.filter(|c| c.eligible && c.status.is_open()) else {
-        return Ok(page(StatusCode::NOT_FOUND, landing_page::render_not_found()));
+    let case = if well_formed {
+        state
+            .store
+            .find_case_by_download_token(&token)
+            .await
+            .map_err(super::error::ApiError::internal)?
+    } else {
+        None
     };
-    state.store.record_scan(&case.id, state.clock.now()).await.map_err(super::error::ApiError::internal)?;
-    let ua = platform::detect(headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default());
+    let Some(case) = case.filter(|c| c.eligible && c.status.is_open()) else {
+        return Ok(page(
+            StatusCode::NOT_FOUND,
+            landing_page::render_not_found(),
+        ));
+    };
+    state
+        .store
+        .record_scan(&case.id, state.clock.now())
+        .await
+        .map_err(super::error::ApiError::internal)?;
+    let ua = platform::detect(
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+    );
     metrics::counter!("qr_scans_total", "platform" => ua.platform.as_str()).increment(1);
     let links = &state.settings.download;
     let download_url = match ua.platform {
@@ -38,7 +62,10 @@ pub async fn landing(State(state): State<AppState>, headers: HeaderMap, AppPath(
     let view = LandingView {
         ua,
         download_url,
-        deep_link: links.app_scheme.as_ref().map(|s| format!("{s}://verify?t={token}")),
+        deep_link: links
+            .app_scheme
+            .as_ref()
+            .map(|s| format!("{s}://verify?t={token}")),
         app_name: links.app_name.clone(),
     };
     Ok(page(StatusCode::OK, landing_page::render(&view)))

@@ -233,15 +233,44 @@ impl From<crate::flow::FlowError> for ApiError {
         use crate::domain::case::TransitionError as T;
         use crate::flow::FlowError as F;
         match err {
-            F::Invalid { field, code, message } => invalid(code, &message).with_field(field, code),
+            F::Invalid {
+                field,
+                code,
+                message,
+            } => invalid(code, &message).with_field(field, code),
             F::Conflict(name) => conflict(name),
             F::NotFound => ApiError::not_found(),
             F::Transition(t) => match t {
-                T::Cancelled => ApiError::new(StatusCode::GONE, "case_cancelled", "该核验已被取消", "This case was cancelled"),
-                T::Ineligible => ApiError::new(StatusCode::CONFLICT, "case_ineligible", "该备案不符合 App 核验条件，请使用普通拍照方式", "This case is not eligible for the App check; use the ordinary photo method"),
-                T::NoCodeYet => ApiError::new(StatusCode::CONFLICT, "code_not_issued", "负责人尚未在 App 中完成核验，暂无图片验证码", "The principal has not finished the App check; no verification code yet"),
-                T::NotRedeemed => ApiError::new(StatusCode::CONFLICT, "code_not_redeemed", "请先兑换图片验证码", "Redeem the image verification code first"),
-                T::AlreadySubmitted => ApiError::new(StatusCode::CONFLICT, "already_submitted", "该核验已提交审核", "This case was already submitted for review"),
+                T::Cancelled => ApiError::new(
+                    StatusCode::GONE,
+                    "case_cancelled",
+                    "该核验已被取消",
+                    "This case was cancelled",
+                ),
+                T::Ineligible => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "case_ineligible",
+                    "该备案不符合 App 核验条件，请使用普通拍照方式",
+                    "This case is not eligible for the App check; use the ordinary photo method",
+                ),
+                T::NoCodeYet => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "code_not_issued",
+                    "负责人尚未在 App 中完成核验，暂无图片验证码",
+                    "The principal has not finished the App check; no verification code yet",
+                ),
+                T::NotRedeemed => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "code_not_redeemed",
+                    "请先兑换图片验证码",
+                    "Redeem the image verification code first",
+                ),
+                T::AlreadySubmitted => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "already_submitted",
+                    "该核验已提交审核",
+                    "This case was already submitted for review",
+                ),
             },
             F::Locked { retry_after_secs } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -260,7 +289,10 @@ fn invalid(code: &'static str, detail: &str) -> ApiError {
         "code_invalid" => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "code_invalid",
-            format!("图片验证码不正确，请核对后重新输入（{}）", detail.replace(" attempts left", " 次机会")),
+            format!(
+                "图片验证码不正确，请核对后重新输入（{}）",
+                detail.replace(" attempts left", " 次机会")
+            ),
             format!("The image verification code is not correct ({detail})"),
         ),
         _ => ApiError::invalid_input(),
@@ -269,11 +301,29 @@ fn invalid(code: &'static str, detail: &str) -> ApiError {
 
 fn conflict(name: &'static str) -> ApiError {
     let (status, zh, en) = match name {
-        "code_expired" => (StatusCode::GONE, "图片验证码已过期，请让负责人在 App 中重新获取", "The verification code expired; the principal can get a new one in the App"),
-        "code_already_used" => (StatusCode::CONFLICT, "该图片验证码已使用", "This verification code was already used"),
-        "case_not_open" => (StatusCode::CONFLICT, "该核验当前不能生成验证码", "This case cannot take a verification code now"),
-        "client_name_taken" | "reviewer_username_taken" => (StatusCode::CONFLICT, "名称已被使用", "The name is taken"),
-        _ => (StatusCode::CONFLICT, "操作与当前状态冲突", "The request conflicts with the current state"),
+        "code_expired" => (
+            StatusCode::GONE,
+            "图片验证码已过期，请让负责人在 App 中重新获取",
+            "The verification code expired; the principal can get a new one in the App",
+        ),
+        "code_already_used" => (
+            StatusCode::CONFLICT,
+            "该图片验证码已使用",
+            "This verification code was already used",
+        ),
+        "case_not_open" => (
+            StatusCode::CONFLICT,
+            "该核验当前不能生成验证码",
+            "This case cannot take a verification code now",
+        ),
+        "client_name_taken" | "reviewer_username_taken" => {
+            (StatusCode::CONFLICT, "名称已被使用", "The name is taken")
+        }
+        _ => (
+            StatusCode::CONFLICT,
+            "操作与当前状态冲突",
+            "The request conflicts with the current state",
+        ),
     };
     ApiError::new(status, name, zh, en)
 }

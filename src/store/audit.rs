@@ -61,6 +61,10 @@ mod tests {
         let mut moved = e.clone();
         moved.case_id = None;
         moved.ip = Some("case_1".into());
-        assert_ne!(base, audit_hash(1, GENESIS_HASH, &moved), "fields cannot shift into each other");
+        assert_ne!(
+            base,
+            audit_hash(1, GENESIS_HASH, &moved),
+            "fields cannot shift into each other"
+        );
     }
 }

@@ -249,10 +249,18 @@ pub trait Store: Send + Sync + 'static {
     async fn list_client_keys(&self, client_id: &ClientId) -> Result<Vec<ClientKey>, StoreError>;
 
     /// Revokes one key; `NotFound` when it does not exist or is already revoked.
-    async fn revoke_client_key(&self, key_id: &ClientKeyId, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn revoke_client_key(
+        &self,
+        key_id: &ClientKeyId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Revokes a client and with it every key; `NotFound` when absent or already revoked.
-    async fn revoke_client(&self, client_id: &ClientId, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn revoke_client(
+        &self,
+        client_id: &ClientId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Inserts a case with its websites; `Conflict("filing_id_taken")` when the client
     /// registered this filing id before.
@@ -269,7 +277,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<CaseRecord>, StoreError>;
 
     /// The case whose QR code carries this download token.
-    async fn find_case_by_download_token(&self, token: &str) -> Result<Option<CaseRecord>, StoreError>;
+    async fn find_case_by_download_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<CaseRecord>, StoreError>;
 
     /// A case's websites, in registered order.
     async fn list_websites(&self, case_id: &CaseId) -> Result<Vec<WebsiteRecord>, StoreError>;
@@ -280,7 +291,11 @@ pub trait Store: Send + Sync + 'static {
     /// Issues a new verification code for an open case: voids earlier codes, stores the
     /// new one, moves the case to `code_issued` and queues `event`, in one transaction.
     /// `Conflict("case_not_open")` when the case cannot take a code.
-    async fn issue_code(&self, code: &NewVerificationCode, event: Option<&NewEvent>) -> Result<(), StoreError>;
+    async fn issue_code(
+        &self,
+        code: &NewVerificationCode,
+        event: Option<&NewEvent>,
+    ) -> Result<(), StoreError>;
 
     /// Redeems a code of a case at `now`. Of concurrent redemptions of one code exactly one
     /// gets `Redeemed`; that one also moves the case to `redeemed`.
@@ -292,15 +307,30 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<RedeemOutcome, StoreError>;
 
     /// Blocks redemption for the case until `until` (after too many wrong codes).
-    async fn lock_redemption(&self, case_id: &CaseId, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn lock_redemption(
+        &self,
+        case_id: &CaseId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Moves a redeemed case into review with its due time; `Conflict("case_not_redeemed")`
     /// when it is not redeemed (any more).
-    async fn submit_case(&self, case_id: &CaseId, due_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn submit_case(
+        &self,
+        case_id: &CaseId,
+        due_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Cancels a case and queues `event`, in one transaction; `Conflict("case_cancelled")`
     /// when it was cancelled before. Photos are removed separately (`delete_photo`).
-    async fn cancel_case(&self, case_id: &CaseId, now: DateTime<Utc>, event: Option<&NewEvent>) -> Result<(), StoreError>;
+    async fn cancel_case(
+        &self,
+        case_id: &CaseId,
+        now: DateTime<Utc>,
+        event: Option<&NewEvent>,
+    ) -> Result<(), StoreError>;
 
     /// Stores a photo, replacing one of the same kind (a retake); returns the replaced
     /// photo's blob id so its blob can be deleted.
@@ -325,7 +355,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<OutboxEvent>, StoreError>;
 
     /// Records a successful delivery.
-    async fn mark_event_delivered(&self, id: &EventId, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn mark_event_delivered(
+        &self,
+        id: &EventId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Records a failed try: the next one at `next_attempt_at`, or none when `give_up`.
     async fn mark_event_failed(&self, failure: &EventFailure) -> Result<(), StoreError>;
@@ -338,10 +372,18 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError>;
 
     /// Audit entries in order, optionally for one case, after sequence `after`.
-    async fn list_audit(&self, case_id: Option<&CaseId>, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn list_audit(
+        &self,
+        case_id: Option<&CaseId>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Starts an idempotent request: `Fresh` claims the key for this request.
-    async fn begin_idempotent(&self, begin: &IdempotencyStart) -> Result<IdempotencyState, StoreError>;
+    async fn begin_idempotent(
+        &self,
+        begin: &IdempotencyStart,
+    ) -> Result<IdempotencyState, StoreError>;
 
     /// Stores the response of a request started with `begin_idempotent`.
     async fn finish_idempotent(
@@ -408,12 +450,16 @@ fn idempotency_state(
 
 /// Converts a status read from storage.
 fn status_from_db(raw: &str) -> Result<CaseStatus, StoreError> {
-    CaseStatus::parse(raw).ok_or_else(|| StoreError::Backend(anyhow::anyhow!("unknown case status in database: {raw}")))
+    CaseStatus::parse(raw).ok_or_else(|| {
+        StoreError::Backend(anyhow::anyhow!("unknown case status in database: {raw}"))
+    })
 }
 
 /// Converts a photo kind read from storage.
 fn kind_from_db(raw: &str) -> Result<PhotoKind, StoreError> {
-    PhotoKind::parse(raw).ok_or_else(|| StoreError::Backend(anyhow::anyhow!("unknown photo kind in database: {raw}")))
+    PhotoKind::parse(raw).ok_or_else(|| {
+        StoreError::Backend(anyhow::anyhow!("unknown photo kind in database: {raw}"))
+    })
 }
 
 /// Converts an id read from storage.

@@ -622,7 +622,11 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn revoke_client_key(&self, key_id: &ClientKeyId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn revoke_client_key(
+        &self,
+        key_id: &ClientKeyId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query(
             "update client_keys set revoked_at = $1, updated_at = $2 where id = $3 and revoked_at is null",
         )
@@ -638,7 +642,11 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn revoke_client(&self, client_id: &ClientId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn revoke_client(
+        &self,
+        client_id: &ClientId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let done = sqlx::query("update clients set revoked_at = $1, updated_at = $2 where id = $3 and revoked_at is null")
             .bind(now)
@@ -730,7 +738,8 @@ impl Store for PostgresStore {
         client_id: &ClientId,
         filing_id: &str,
     ) -> Result<Option<CaseRecord>, StoreError> {
-        let sql = format!("select {CASE_COLUMNS} from cases where client_id = $1 and filing_id = $2");
+        let sql =
+            format!("select {CASE_COLUMNS} from cases where client_id = $1 and filing_id = $2");
         sqlx::query_as::<_, CaseRow>(&sql)
             .bind(client_id.as_str())
             .bind(filing_id)
@@ -741,7 +750,10 @@ impl Store for PostgresStore {
             .transpose()
     }
 
-    async fn find_case_by_download_token(&self, token: &str) -> Result<Option<CaseRecord>, StoreError> {
+    async fn find_case_by_download_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<CaseRecord>, StoreError> {
         let sql = format!("select {CASE_COLUMNS} from cases where download_token = $1");
         sqlx::query_as::<_, CaseRow>(&sql)
             .bind(token)
@@ -776,7 +788,11 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn issue_code(&self, code: &NewVerificationCode, event: Option<&NewEvent>) -> Result<(), StoreError> {
+    async fn issue_code(
+        &self,
+        code: &NewVerificationCode,
+        event: Option<&NewEvent>,
+    ) -> Result<(), StoreError> {
         let at = code.created_at;
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let moved = sqlx::query(
@@ -868,13 +884,25 @@ impl Store for PostgresStore {
         .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(match state {
-            Some(CodeStateRow { redeemed_at: Some(_), .. }) => RedeemOutcome::AlreadyUsed,
-            Some(CodeStateRow { voided_at: None, expires_at, .. }) if expires_at <= now => RedeemOutcome::Expired,
+            Some(CodeStateRow {
+                redeemed_at: Some(_),
+                ..
+            }) => RedeemOutcome::AlreadyUsed,
+            Some(CodeStateRow {
+                voided_at: None,
+                expires_at,
+                ..
+            }) if expires_at <= now => RedeemOutcome::Expired,
             _ => RedeemOutcome::Wrong,
         })
     }
 
-    async fn lock_redemption(&self, case_id: &CaseId, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn lock_redemption(
+        &self,
+        case_id: &CaseId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query("update cases set redeem_locked_until = $1, updated_at = $2 where id = $3")
             .bind(until)
             .bind(now)
@@ -885,7 +913,12 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn submit_case(&self, case_id: &CaseId, due_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn submit_case(
+        &self,
+        case_id: &CaseId,
+        due_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let at = now;
         let done = sqlx::query(
             "update cases set status = 'in_review', submitted_at = $1, due_at = $2,
@@ -906,7 +939,12 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn cancel_case(&self, case_id: &CaseId, now: DateTime<Utc>, event: Option<&NewEvent>) -> Result<(), StoreError> {
+    async fn cancel_case(
+        &self,
+        case_id: &CaseId,
+        now: DateTime<Utc>,
+        event: Option<&NewEvent>,
+    ) -> Result<(), StoreError> {
         let at = now;
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let done = sqlx::query(
@@ -1030,7 +1068,11 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn mark_event_delivered(&self, id: &EventId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mark_event_delivered(
+        &self,
+        id: &EventId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "update webhook_outbox set delivered_at = $1, attempts = attempts + 1, locked_until = null,
                  last_error = null, updated_at = $2
@@ -1109,15 +1151,29 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await;
             match inserted {
-                Ok(_) => return Ok(AuditEntry { seq, entry: entry.clone(), prev_hash, hash }),
+                Ok(_) => {
+                    return Ok(AuditEntry {
+                        seq,
+                        entry: entry.clone(),
+                        prev_hash,
+                        hash,
+                    })
+                }
                 Err(sqlx::Error::Database(db)) if db.is_unique_violation() => continue,
                 Err(e) => return Err(backend(e)),
             }
         }
-        Err(StoreError::Backend(anyhow::anyhow!("audit append lost the race {AUDIT_RETRIES} times")))
+        Err(StoreError::Backend(anyhow::anyhow!(
+            "audit append lost the race {AUDIT_RETRIES} times"
+        )))
     }
 
-    async fn list_audit(&self, case_id: Option<&CaseId>, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn list_audit(
+        &self,
+        case_id: Option<&CaseId>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         sqlx::query_as::<_, AuditRow>(
             "select seq, at, actor_type, actor_id, action, case_id, ip, details, prev_hash, hash
              from audit_log where seq > $1 and ($2::text is null or case_id = $3) order by seq limit $4",
@@ -1168,7 +1224,13 @@ impl Store for PostgresStore {
         .await
         .map_err(backend)?;
         Ok(idempotency_state(
-            row.map(|r| (r.request_hash, r.response_status.map(i64::from), r.response_body)),
+            row.map(|r| {
+                (
+                    r.request_hash,
+                    r.response_status.map(i64::from),
+                    r.response_body,
+                )
+            }),
             &b.request_hash,
         ))
     }
@@ -1207,7 +1269,10 @@ impl Store for PostgresStore {
     }
 }
 
-async fn insert_event_in(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, event: &NewEvent) -> Result<(), StoreError> {
+async fn insert_event_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    event: &NewEvent,
+) -> Result<(), StoreError> {
     let at = event.created_at;
     sqlx::query(
         "insert into webhook_outbox (id, client_id, event_type, payload, next_attempt_at, created_at, updated_at)

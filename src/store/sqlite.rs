@@ -653,7 +653,11 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn revoke_client_key(&self, key_id: &ClientKeyId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn revoke_client_key(
+        &self,
+        key_id: &ClientKeyId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query(
             "update client_keys set revoked_at = ?, updated_at = ? where id = ? and revoked_at is null",
         )
@@ -669,15 +673,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn revoke_client(&self, client_id: &ClientId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn revoke_client(
+        &self,
+        client_id: &ClientId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let done = sqlx::query("update clients set revoked_at = ?, updated_at = ? where id = ? and revoked_at is null")
-            .bind(to_ms(now))
-            .bind(to_ms(now))
-            .bind(client_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let done = sqlx::query(
+            "update clients set revoked_at = ?, updated_at = ? where id = ? and revoked_at is null",
+        )
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .bind(client_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -772,7 +782,10 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn find_case_by_download_token(&self, token: &str) -> Result<Option<CaseRecord>, StoreError> {
+    async fn find_case_by_download_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<CaseRecord>, StoreError> {
         let sql = format!("select {CASE_COLUMNS} from cases where download_token = ?");
         sqlx::query_as::<_, CaseRow>(&sql)
             .bind(token)
@@ -807,7 +820,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn issue_code(&self, code: &NewVerificationCode, event: Option<&NewEvent>) -> Result<(), StoreError> {
+    async fn issue_code(
+        &self,
+        code: &NewVerificationCode,
+        event: Option<&NewEvent>,
+    ) -> Result<(), StoreError> {
         let at = to_ms(code.created_at);
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let moved = sqlx::query(
@@ -899,13 +916,25 @@ impl Store for SqliteStore {
         .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(match state {
-            Some(CodeStateRow { redeemed_at: Some(_), .. }) => RedeemOutcome::AlreadyUsed,
-            Some(CodeStateRow { voided_at: None, expires_at, .. }) if expires_at <= at => RedeemOutcome::Expired,
+            Some(CodeStateRow {
+                redeemed_at: Some(_),
+                ..
+            }) => RedeemOutcome::AlreadyUsed,
+            Some(CodeStateRow {
+                voided_at: None,
+                expires_at,
+                ..
+            }) if expires_at <= at => RedeemOutcome::Expired,
             _ => RedeemOutcome::Wrong,
         })
     }
 
-    async fn lock_redemption(&self, case_id: &CaseId, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn lock_redemption(
+        &self,
+        case_id: &CaseId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query("update cases set redeem_locked_until = ?, updated_at = ? where id = ?")
             .bind(to_ms(until))
             .bind(to_ms(now))
@@ -916,7 +945,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn submit_case(&self, case_id: &CaseId, due_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn submit_case(
+        &self,
+        case_id: &CaseId,
+        due_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let at = to_ms(now);
         let done = sqlx::query(
             "update cases set status = 'in_review', submitted_at = ?, due_at = ?,
@@ -937,7 +971,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn cancel_case(&self, case_id: &CaseId, now: DateTime<Utc>, event: Option<&NewEvent>) -> Result<(), StoreError> {
+    async fn cancel_case(
+        &self,
+        case_id: &CaseId,
+        now: DateTime<Utc>,
+        event: Option<&NewEvent>,
+    ) -> Result<(), StoreError> {
         let at = to_ms(now);
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let done = sqlx::query(
@@ -1060,7 +1099,11 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn mark_event_delivered(&self, id: &EventId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mark_event_delivered(
+        &self,
+        id: &EventId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "update webhook_outbox set delivered_at = ?, attempts = attempts + 1, locked_until = null,
                  last_error = null, updated_at = ?
@@ -1139,15 +1182,29 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await;
             match inserted {
-                Ok(_) => return Ok(AuditEntry { seq, entry: entry.clone(), prev_hash, hash }),
+                Ok(_) => {
+                    return Ok(AuditEntry {
+                        seq,
+                        entry: entry.clone(),
+                        prev_hash,
+                        hash,
+                    })
+                }
                 Err(sqlx::Error::Database(db)) if db.is_unique_violation() => continue,
                 Err(e) => return Err(backend(e)),
             }
         }
-        Err(StoreError::Backend(anyhow::anyhow!("audit append lost the race {AUDIT_RETRIES} times")))
+        Err(StoreError::Backend(anyhow::anyhow!(
+            "audit append lost the race {AUDIT_RETRIES} times"
+        )))
     }
 
-    async fn list_audit(&self, case_id: Option<&CaseId>, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn list_audit(
+        &self,
+        case_id: Option<&CaseId>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         sqlx::query_as::<_, AuditRow>(
             "select seq, at, actor_type, actor_id, action, case_id, ip, details, prev_hash, hash
              from audit_log where seq > ? and (? is null or case_id = ?) order by seq limit ?",
@@ -1165,13 +1222,15 @@ impl Store for SqliteStore {
     }
 
     async fn begin_idempotent(&self, b: &IdempotencyStart) -> Result<IdempotencyState, StoreError> {
-        sqlx::query("delete from idempotency_keys where client_id = ? and idem_key = ? and expires_at <= ?")
-            .bind(b.client_id.as_str())
-            .bind(&b.key)
-            .bind(to_ms(b.now))
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "delete from idempotency_keys where client_id = ? and idem_key = ? and expires_at <= ?",
+        )
+        .bind(b.client_id.as_str())
+        .bind(&b.key)
+        .bind(to_ms(b.now))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         let inserted = sqlx::query(
             "insert into idempotency_keys (client_id, idem_key, request_hash, expires_at, created_at, updated_at)
              values (?, ?, ?, ?, ?, ?) on conflict do nothing",
@@ -1197,7 +1256,10 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(idempotency_state(row.map(|r| (r.request_hash, r.response_status, r.response_body)), &b.request_hash))
+        Ok(idempotency_state(
+            row.map(|r| (r.request_hash, r.response_status, r.response_body)),
+            &b.request_hash,
+        ))
     }
 
     async fn finish_idempotent(
@@ -1234,7 +1296,10 @@ impl Store for SqliteStore {
     }
 }
 
-async fn insert_event_in(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, event: &NewEvent) -> Result<(), StoreError> {
+async fn insert_event_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    event: &NewEvent,
+) -> Result<(), StoreError> {
     let at = to_ms(event.created_at);
     sqlx::query(
         "insert into webhook_outbox (id, client_id, event_type, payload, next_attempt_at, created_at, updated_at)

@@ -1,11 +1,21 @@
 //! `TestApp`: a running heyan and one helper per endpoint.
 
+use std::sync::Arc;
+
+use heyan::clock::{Clock, ManualClock, SystemClock};
+use heyan::config::Settings;
 use heyan::http::state::AppState;
 use heyan::startup::Application;
+use reqwest::{Method, RequestBuilder};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::support::{test_settings, TestDb};
+
+/// A valid resident ID number for tests (fictitious).
+pub const ID_A: &str = "11010519491231002X";
 
 /// A heyan server running for one test.
 pub struct TestApp {
@@ -26,14 +36,37 @@ pub async fn spawn_app(db: TestDb) -> TestApp {
 }
 
 /// Starts heyan with settings adjusted by `tweak`.
-pub async fn spawn_app_with(
+pub async fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    start(db, None, tweak).await
+}
+
+/// Starts heyan with a clock the test moves.
+pub async fn spawn_app_at(
     db: TestDb,
-    tweak: impl FnOnce(&mut heyan::config::Settings),
+    clock: Arc<ManualClock>,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    start(db, Some(clock), tweak).await
+}
+
+async fn start(
+    db: TestDb,
+    manual: Option<Arc<ManualClock>>,
+    tweak: impl FnOnce(&mut Settings),
 ) -> TestApp {
     heyan::telemetry::init_for_tests();
     let mut settings = test_settings(&db);
+    // Fast webhook retries so delivery tests finish quickly.
+    settings.webhook.retry_base_ms = 50;
+    settings.webhook.retry_max_ms = 200;
+    settings.webhook.poll_ms = 50;
+    settings.webhook.timeout_ms = 2_000;
     tweak(&mut settings);
-    let app = Application::build(settings)
+    let clock: Arc<dyn Clock> = match &manual {
+        Some(c) => c.clone(),
+        None => Arc::new(SystemClock),
+    };
+    let app = Application::build_with_clock(settings, clock)
         .await
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -52,34 +85,135 @@ pub async fn spawn_app_with(
     }
 }
 
+/// A filing-system client registered for a test.
+#[derive(Clone)]
+pub struct TestClient {
+    /// Its id.
+    pub id: heyan::domain::ids::ClientId,
+    /// Its API key.
+    pub key: String,
+    /// Its webhook secret, when it has a webhook URL.
+    pub webhook_secret: Option<String>,
+}
+
+/// A registration body with one website per ID number given.
+pub fn registration(filing_id: &str, id_numbers: &[&str]) -> Value {
+    let websites: Vec<Value> = id_numbers
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            json!({
+                "domain": format!("site{i}.example.cn"),
+                "principal": {"name": "张三", "id_type": "resident_id_card", "id_number": id, "mobile": "13812345678"}
+            })
+        })
+        .collect();
+    json!({
+        "filing_id": filing_id,
+        "region": "shanghai",
+        "subject_type": if id_numbers.len() > 1 { "enterprise" } else { "individual" },
+        "subject_name": "张三",
+        "websites": websites,
+    })
+}
+
 impl TestApp {
     /// GET a path.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.address))
+        self.request(Method::GET, path)
             .send()
             .await
             .expect("request sent")
     }
 
     /// Any method on a path, without a body.
-    pub async fn call(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
-        self.client
-            .request(method, format!("{}{path}", self.address))
+    pub async fn call(&self, method: Method, path: &str) -> reqwest::Response {
+        self.request(method, path)
             .send()
             .await
             .expect("request sent")
     }
 
-    /// Stops the server the way SIGTERM would and waits for it to finish.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    /// A request builder for a path.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+    }
+
+    /// A request authenticated as `client`.
+    pub fn as_client(&self, client: &TestClient, method: Method, path: &str) -> RequestBuilder {
+        self.request(method, path).bearer_auth(&client.key)
+    }
+
+    /// Creates a client the way `heyan client add` does.
+    pub async fn add_client(&self, name: &str, webhook_url: Option<&str>) -> TestClient {
+        let created = heyan::flow::accounts::add_client(
+            self.state.store.as_ref(),
+            &self.state.keys,
+            name,
+            webhook_url,
+            self.state.clock.now(),
+        )
+        .await
+        .expect("client created");
+        TestClient {
+            id: created.id,
+            key: created.api_key.expose_secret().to_owned(),
+            webhook_secret: created.webhook_secret.map(|s| s.expose_secret().to_owned()),
+        }
+    }
+
+    /// POST /filing/v1/cases.
+    pub async fn post_case(&self, client: &TestClient, body: &Value) -> reqwest::Response {
+        self.as_client(client, Method::POST, "/filing/v1/cases")
+            .json(body)
+            .send()
+            .await
+            .expect("sent")
+    }
+
+    /// Registers an eligible single-website case and returns its id.
+    pub async fn eligible_case(&self, client: &TestClient, filing_id: &str) -> String {
+        let response = self
+            .post_case(client, &registration(filing_id, &[ID_A]))
+            .await;
+        assert_eq!(response.status(), 201, "registration failed");
+        json(response).await["case_id"]
+            .as_str()
+            .expect("case_id")
+            .to_owned()
+    }
+
+    /// GET /filing/v1/cases/{id}.
+    pub async fn get_case(&self, client: &TestClient, id: &str) -> reqwest::Response {
+        self.as_client(client, Method::GET, &format!("/filing/v1/cases/{id}"))
+            .send()
+            .await
+            .expect("sent")
+    }
+
+    /// POST /filing/v1/cases/{id}/redeem.
+    pub async fn redeem(&self, client: &TestClient, id: &str, code: &str) -> reqwest::Response {
+        self.as_client(
+            client,
+            Method::POST,
+            &format!("/filing/v1/cases/{id}/redeem"),
+        )
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .expect("sent")
+    }
+
+    /// Stops the server the way SIGTERM would, waits for it, and hands back the database.
+    pub async fn stop(mut self) -> anyhow::Result<TestDb> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        match self.server.take() {
-            Some(server) => server.await.expect("server task"),
-            None => Ok(()),
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task")?;
         }
+        Ok(self.db)
     }
 }
 
@@ -98,4 +232,13 @@ pub fn assert_error_shape(body: &serde_json::Value) -> String {
         );
     }
     body["code"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Asserts a status and an error code.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    let got = response.status().as_u16();
+    let body = json(response).await;
+    assert_eq!(got, status, "status for {code}: {body}");
+    assert_eq!(assert_error_shape(&body), code, "{body}");
+    body
 }

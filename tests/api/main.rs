@@ -4,5 +4,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod filing;
+mod fixtures;
 mod helpers;
 mod ops;
+mod receiver;
+mod webhooks;

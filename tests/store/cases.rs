@@ -29,6 +29,7 @@ fn new_client(name: &str, at: DateTime<Utc>) -> (NewClient, NewClientKey) {
         id,
         name: name.into(),
         webhook_url: Some("https://filing.example.com/hook".into()),
+        webhook_secret_sealed: Some("v1.00000000.sealed".into()),
         created_at: at,
     };
     (client, key)

@@ -37,7 +37,11 @@ fn unauthorized(code: &'static str, zh: &'static str, en: &'static str) -> ApiEr
 /// Reads the bearer key: absent and malformed are told apart for the integrator.
 fn bearer_key(parts: &Parts) -> Result<&str, ApiError> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-        return Err(unauthorized("missing_api_key", "缺少 API 密钥（Authorization: Bearer …）", "Missing API key (Authorization: Bearer …)"));
+        return Err(unauthorized(
+            "missing_api_key",
+            "缺少 API 密钥（Authorization: Bearer …）",
+            "Missing API key (Authorization: Bearer …)",
+        ));
     };
     let key = value
         .to_str()
@@ -45,7 +49,13 @@ fn bearer_key(parts: &Parts) -> Result<&str, ApiError> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|k| k.starts_with(API_KEY_PREFIX) && k.len() == API_KEY_PREFIX.len() + 43);
-    key.ok_or_else(|| unauthorized("malformed_api_key", "API 密钥格式不正确", "The API key is malformed; send `Authorization: Bearer hyk_…`"))
+    key.ok_or_else(|| {
+        unauthorized(
+            "malformed_api_key",
+            "API 密钥格式不正确",
+            "The API key is malformed; send `Authorization: Bearer hyk_…`",
+        )
+    })
 }
 
 impl FromRequestParts<AppState> for FilingClient {
@@ -53,15 +63,30 @@ impl FromRequestParts<AppState> for FilingClient {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let key = bearer_key(parts)?;
-        let found = state.store.find_client_by_key_hash(&hash_api_key(key)).await.map_err(ApiError::internal)?;
+        let found = state
+            .store
+            .find_client_by_key_hash(&hash_api_key(key))
+            .await
+            .map_err(ApiError::internal)?;
         let Some((client, key)) = found else {
-            return Err(unauthorized("unknown_api_key", "API 密钥无效", "Unknown API key"));
+            return Err(unauthorized(
+                "unknown_api_key",
+                "API 密钥无效",
+                "Unknown API key",
+            ));
         };
         if client.revoked_at.is_some() || key.revoked_at.is_some() {
-            return Err(unauthorized("revoked_api_key", "API 密钥已被吊销", "This API key was revoked"));
+            return Err(unauthorized(
+                "revoked_api_key",
+                "API 密钥已被吊销",
+                "This API key was revoked",
+            ));
         }
         charge_quota(state, &client.id).await?;
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
         Ok(FilingClient { id: client.id, ip })
     }
 }
@@ -69,7 +94,15 @@ impl FromRequestParts<AppState> for FilingClient {
 async fn charge_quota(state: &AppState, client: &ClientId) -> Result<(), ApiError> {
     let limit = state.settings.filing.requests_per_minute;
     let key = format!("filing_api:{client}");
-    match quota::take(state.store.as_ref(), &key, limit, Duration::minutes(1), state.clock.now()).await {
+    match quota::take(
+        state.store.as_ref(),
+        &key,
+        limit,
+        Duration::minutes(1),
+        state.clock.now(),
+    )
+    .await
+    {
         Ok(()) => Ok(()),
         Err(FlowError::Locked { retry_after_secs }) => Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 
 use super::auth::FilingClient;
 use super::idempotency;
-use crate::domain::case::{IdNumber, IdType, Ineligibility, Principal, Region, Registration, SubjectType, Website};
+use crate::domain::case::{
+    IdNumber, IdType, Ineligibility, Principal, Region, Registration, SubjectType, Website,
+};
 use crate::domain::ids::CaseId;
 use crate::domain::{DomainName, FilingId, MobileNumber, PersonName};
 use crate::flow::cases::{self, CaseView};
@@ -78,7 +80,12 @@ pub struct PrincipalInput {
 struct Problems(Vec<(String, &'static str)>);
 
 impl Problems {
-    fn check<T, E>(&mut self, path: impl Into<String>, result: Result<T, E>, code: impl Fn(&E) -> &'static str) -> Option<T> {
+    fn check<T, E>(
+        &mut self,
+        path: impl Into<String>,
+        result: Result<T, E>,
+        code: impl Fn(&E) -> &'static str,
+    ) -> Option<T> {
         match result {
             Ok(v) => Some(v),
             Err(e) => {
@@ -95,7 +102,9 @@ impl Problems {
     fn into_error(self) -> ApiError {
         self.0
             .into_iter()
-            .fold(ApiError::invalid_input(), |err, (path, code)| err.with_field(path, code))
+            .fold(ApiError::invalid_input(), |err, (path, code)| {
+                err.with_field(path, code)
+            })
     }
 }
 
@@ -104,11 +113,27 @@ impl RegisterCaseRequest {
     fn parse(&self) -> Result<Registration, ApiError> {
         let mut p = Problems::default();
         let filing_id = p.check("filing_id", FilingId::parse(&self.filing_id), |e| e.code());
-        let region = p.check("region", Region::parse(&self.region).ok_or(()), |_| "invalid");
-        let subject_type = p.check("subject_type", SubjectType::parse(&self.subject_type).ok_or(()), |_| "invalid");
+        let region = p.check("region", Region::parse(&self.region).ok_or(()), |_| {
+            "invalid"
+        });
+        let subject_type = p.check(
+            "subject_type",
+            SubjectType::parse(&self.subject_type).ok_or(()),
+            |_| "invalid",
+        );
         let subject_name = self.subject_name.trim();
-        if subject_name.is_empty() || subject_name.chars().count() > 128 || subject_name.chars().any(char::is_control) {
-            p.push("subject_name", if subject_name.is_empty() { "empty" } else { "invalid" });
+        if subject_name.is_empty()
+            || subject_name.chars().count() > 128
+            || subject_name.chars().any(char::is_control)
+        {
+            p.push(
+                "subject_name",
+                if subject_name.is_empty() {
+                    "empty"
+                } else {
+                    "invalid"
+                },
+            );
         }
         if self.websites.is_empty() {
             p.push("websites", "empty");
@@ -142,13 +167,34 @@ fn parse_website(p: &mut Problems, i: usize, w: &WebsiteInput) -> Option<Website
     let at = |field: &str| format!("websites[{i}].{field}");
     let domain = p.check(at("domain"), DomainName::parse(&w.domain), |e| e.code());
     let pr = &w.principal;
-    let name = p.check(at("principal.name"), PersonName::parse(&pr.name), |e| e.code());
-    let id_type = p.check(at("principal.id_type"), IdType::parse(&pr.id_type).ok_or(()), |_| "unknown_id_type");
-    let id_number = id_type.and_then(|t| p.check(at("principal.id_number"), IdNumber::parse(t, &pr.id_number), |e| e.code()));
-    let mobile = p.check(at("principal.mobile"), MobileNumber::parse(&pr.mobile), |e| e.code());
+    let name = p.check(at("principal.name"), PersonName::parse(&pr.name), |e| {
+        e.code()
+    });
+    let id_type = p.check(
+        at("principal.id_type"),
+        IdType::parse(&pr.id_type).ok_or(()),
+        |_| "unknown_id_type",
+    );
+    let id_number = id_type.and_then(|t| {
+        p.check(
+            at("principal.id_number"),
+            IdNumber::parse(t, &pr.id_number),
+            |e| e.code(),
+        )
+    });
+    let mobile = p.check(
+        at("principal.mobile"),
+        MobileNumber::parse(&pr.mobile),
+        |e| e.code(),
+    );
     Some(Website {
         domain: domain?,
-        principal: Principal { name: name?, id_type: id_type?, id_number: id_number?, mobile: mobile? },
+        principal: Principal {
+            name: name?,
+            id_type: id_type?,
+            id_number: id_number?,
+            mobile: mobile?,
+        },
     })
 }
 
@@ -262,14 +308,19 @@ impl CaseResponse {
     /// Maps a case view for the filing system.
     pub fn new(state: &AppState, view: CaseView) -> Self {
         let CaseView { case, websites } = view;
-        let reason = case.ineligible_reason.as_deref().and_then(Ineligibility::parse).map(|r| IneligibleReason {
-            code: r.code().into(),
-            message_zh: r.message_zh().into(),
-            message_en: r.message_en().into(),
-        });
+        let reason = case
+            .ineligible_reason
+            .as_deref()
+            .and_then(Ineligibility::parse)
+            .map(|r| IneligibleReason {
+                code: r.code().into(),
+                message_zh: r.message_zh().into(),
+                message_en: r.message_en().into(),
+            });
         let p = case.progress;
         Self {
-            download_page_url: (case.eligible && case.status.is_open()).then(|| download_page_url(state, &case.download_token)),
+            download_page_url: (case.eligible && case.status.is_open())
+                .then(|| download_page_url(state, &case.download_token)),
             case_id: case.id.to_string(),
             filing_id: case.filing_id,
             region: case.region,
@@ -340,11 +391,18 @@ pub async fn create_case(
     headers: HeaderMap,
     AppJson(request): AppJson<RegisterCaseRequest>,
 ) -> ApiResult<Response> {
-    let fingerprint = format!("POST /filing/v1/cases {}", serde_json::to_string(&request).unwrap_or_default());
+    let fingerprint = format!(
+        "POST /filing/v1/cases {}",
+        serde_json::to_string(&request).unwrap_or_default()
+    );
     idempotency::once(&state, &client, &headers, &fingerprint, || async {
         let registration = request.parse()?;
         let outcome = cases::register(&state, &client.id, registration, &client.actor()).await?;
-        let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+        let status = if outcome.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
         Ok((status, to_json(&state, outcome.view)))
     })
     .await
@@ -358,7 +416,11 @@ pub async fn create_case(
         (status = 404, description = "No such case for this client", body = ErrorBody),
     ),
     security(("api_key" = [])))]
-pub async fn get_case(State(state): State<AppState>, client: FilingClient, AppPath(id): AppPath<String>) -> ApiResult<Json<CaseResponse>> {
+pub async fn get_case(
+    State(state): State<AppState>,
+    client: FilingClient,
+    AppPath(id): AppPath<String>,
+) -> ApiResult<Json<CaseResponse>> {
     let view = cases::get(&state, &client.id, &case_id(&id)?).await?;
     Ok(Json(CaseResponse::new(&state, view)))
 }
@@ -414,7 +476,11 @@ pub async fn submit_case(
         (status = 410, description = "Cancelled before", body = ErrorBody),
     ),
     security(("api_key" = [])))]
-pub async fn cancel_case(State(state): State<AppState>, client: FilingClient, AppPath(id): AppPath<String>) -> ApiResult<Json<CaseResponse>> {
+pub async fn cancel_case(
+    State(state): State<AppState>,
+    client: FilingClient,
+    AppPath(id): AppPath<String>,
+) -> ApiResult<Json<CaseResponse>> {
     let view = cases::cancel(&state, &client.id, &case_id(&id)?, &client.actor()).await?;
     Ok(Json(CaseResponse::new(&state, view)))
 }

@@ -93,9 +93,13 @@ pub async fn redeem_code(
     let fingerprint = format!("POST /filing/v1/cases/{id}/redeem {}", request.code);
     idempotency::once(&state, &client, &headers, &fingerprint, || async {
         let case = case_id(&id)?;
-        let manifest = codes::redeem(&state, &client.id, &case, &request.code, &client.actor()).await?;
+        let manifest =
+            codes::redeem(&state, &client.id, &case, &request.code, &client.actor()).await?;
         let body = manifest_response(&state, manifest);
-        Ok((StatusCode::OK, serde_json::to_value(body).unwrap_or_default()))
+        Ok((
+            StatusCode::OK,
+            serde_json::to_value(body).unwrap_or_default(),
+        ))
     })
     .await
 }
@@ -108,7 +112,11 @@ fn manifest_response(state: &AppState, m: codes::Manifest) -> ManifestResponse {
         photos: photos
             .into_iter()
             .map(|p| PhotoEntry {
-                url: format!("{base}/filing/v1/cases/{}/photos/{}", m.case.id, p.kind.as_str()),
+                url: format!(
+                    "{base}/filing/v1/cases/{}/photos/{}",
+                    m.case.id,
+                    p.kind.as_str()
+                ),
                 kind: p.kind.as_str().into(),
                 width: p.width,
                 height: p.height,
@@ -116,7 +124,10 @@ fn manifest_response(state: &AppState, m: codes::Manifest) -> ManifestResponse {
                 sha256: p.sha256,
             })
             .collect(),
-        liveness: LivenessResult { passed: m.case.progress.liveness_at.is_some(), at: m.case.progress.liveness_at },
+        liveness: LivenessResult {
+            passed: m.case.progress.liveness_at.is_some(),
+            at: m.case.progress.liveness_at,
+        },
         location_in_shanghai: None,
         case_id: m.case.id.to_string(),
         filing_id: m.case.filing_id,
@@ -151,7 +162,10 @@ pub async fn get_photo(
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let common = [(header::CACHE_CONTROL, HeaderValue::from_static("no-store")), (header::ETAG, etag_value)];
+    let common = [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::ETAG, etag_value),
+    ];
     if matches {
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
     }

@@ -41,7 +41,12 @@ where
         now,
         expires_at: now + Duration::hours(i64::from(state.settings.filing.idempotency_hours)),
     };
-    match state.store.begin_idempotent(&start).await.map_err(ApiError::internal)? {
+    match state
+        .store
+        .begin_idempotent(&start)
+        .await
+        .map_err(ApiError::internal)?
+    {
         IdempotencyState::Fresh => run_and_keep(state, client, &key, handler).await,
         IdempotencyState::Replay { status, body } => Ok(replay(status, &body)),
         IdempotencyState::Mismatch => Err(ApiError::new(
@@ -61,10 +66,14 @@ where
 }
 
 fn key_of(headers: &HeaderMap) -> ApiResult<Option<String>> {
-    let Some(raw) = headers.get(HEADER) else { return Ok(None) };
-    let key = raw.to_str().ok().map(str::trim).filter(|k| {
-        (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
-    });
+    let Some(raw) = headers.get(HEADER) else {
+        return Ok(None);
+    };
+    let key = raw
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
     match key {
         Some(k) => Ok(Some(k.to_owned())),
         None => Err(ApiError::new(
@@ -78,7 +87,12 @@ fn key_of(headers: &HeaderMap) -> ApiResult<Option<String>> {
 
 /// Runs the handler and stores its answer; a server error releases the key so a retry
 /// can run again.
-async fn run_and_keep<F, Fut>(state: &AppState, client: &FilingClient, key: &str, handler: F) -> ApiResult<Response>
+async fn run_and_keep<F, Fut>(
+    state: &AppState,
+    client: &FilingClient,
+    key: &str,
+    handler: F,
+) -> ApiResult<Response>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ApiResult<(StatusCode, serde_json::Value)>>,
@@ -98,7 +112,11 @@ where
                 .await
                 .map_err(ApiError::internal)?;
         }
-        None => state.store.abandon_idempotent(&client.id, key).await.map_err(ApiError::internal)?,
+        None => state
+            .store
+            .abandon_idempotent(&client.id, key)
+            .await
+            .map_err(ApiError::internal)?,
     }
     outcome.map(respond)
 }
@@ -111,6 +129,8 @@ fn replay(status: u16, body: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
     let mut response = (status, Json(json)).into_response();
-    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }

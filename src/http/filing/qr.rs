@@ -28,10 +28,21 @@ enum Format {
     Svg,
 }
 
-async fn render(state: AppState, client: FilingClient, id: String, size: Option<u32>, format: Format) -> ApiResult<Response> {
+async fn render(
+    state: AppState,
+    client: FilingClient,
+    id: String,
+    size: Option<u32>,
+    format: Format,
+) -> ApiResult<Response> {
     let size = qr::checked_size(size).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, e.code(), "二维码尺寸须在 128 到 2048 像素之间", "size must be 128–2048 pixels")
-            .with_field("size", e.code())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            e.code(),
+            "二维码尺寸须在 128 到 2048 像素之间",
+            "size must be 128–2048 pixels",
+        )
+        .with_field("size", e.code())
     })?;
     let case = owned_case(&state, &client.id, &case_id(&id)?).await?;
     match case.status {
@@ -47,7 +58,14 @@ async fn render(state: AppState, client: FilingClient, id: String, size: Option<
     .await
     .map_err(ApiError::internal)?;
     let (content_type, bytes) = rendered.map_err(ApiError::internal)?;
-    Ok(([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-store")], bytes).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 trait IntoApi {

@@ -112,7 +112,11 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Days of calendar data left (also a gauge), with a warning inside the last 60 days.
 fn calendar_outlook(state: &AppState) -> (i64, Vec<String>) {
-    let today = state.clock.now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let today = state
+        .clock
+        .now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
     let left = state.calendar.days_left(today);
     #[allow(clippy::cast_precision_loss)] // days fit an f64 exactly
     metrics::gauge!("heyan_calendar_days_left").set(left as f64);
