@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::domain::ids::{ClientId, ClientKeyId};
 use crate::domain::role::Role;
 use crate::flow::{accounts, FlowError};
 use crate::startup::{shutdown_signal, Application};
@@ -63,6 +64,30 @@ enum ClientCommand {
     },
     /// List clients.
     List,
+    /// Start a key rotation: print a second API key; both work until the old one is revoked.
+    RotateKey {
+        /// The client's id (cli_…).
+        #[arg(long)]
+        client: String,
+    },
+    /// List a client's API keys (prefixes only).
+    Keys {
+        /// The client's id (cli_…).
+        #[arg(long)]
+        client: String,
+    },
+    /// Revoke one API key (ends a rotation).
+    RevokeKey {
+        /// The key's id (key_…), from `client keys`.
+        #[arg(long)]
+        key: String,
+    },
+    /// Revoke a client and all its keys.
+    Revoke {
+        /// The client's id (cli_…).
+        #[arg(long)]
+        client: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,7 +134,7 @@ pub fn run() -> ExitCode {
             eprintln!("error: {e:#}");
             let usage = e
                 .downcast_ref::<FlowError>()
-                .is_some_and(|f| matches!(f, FlowError::Invalid { .. } | FlowError::Conflict(_)));
+                .is_some_and(|f| matches!(f, FlowError::Invalid { .. } | FlowError::Conflict(_) | FlowError::NotFound));
             if usage {
                 ExitCode::from(2)
             } else {
@@ -193,22 +218,51 @@ async fn client(cmd: ClientCommand, settings: &Settings) -> anyhow::Result<()> {
         }
         ClientCommand::List => {
             for c in store.list_clients().await? {
-                let state = if c.revoked_at.is_some() {
-                    "revoked"
-                } else {
-                    "active"
-                };
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    c.id,
-                    c.name,
-                    state,
-                    c.webhook_url.as_deref().unwrap_or("-")
-                );
+                let state = if c.revoked_at.is_some() { "revoked" } else { "active" };
+                let url = c.webhook_url.as_deref().unwrap_or("-");
+                println!("{}\t{}\t{}\t{}", c.id, c.name, state, url);
             }
+        }
+        ClientCommand::RotateKey { client } => {
+            let id = parse_id(&client, ClientId::parse, "--client")?;
+            let key = accounts::rotate_key(store.as_ref(), &id, SystemClock.now())
+                .await
+                .map_err(|e| explain_flow(e, "key"))?;
+            println!("api_key: {}", key.expose_secret());
+            eprintln!("Both keys work now. Switch the filing system to this one, then `heyan client revoke-key` the old key.");
+        }
+        ClientCommand::Keys { client } => {
+            let id = parse_id(&client, ClientId::parse, "--client")?;
+            for k in store.list_client_keys(&id).await? {
+                let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{}\t{}…\t{}\t{}", k.id, k.key_prefix, state, k.created_at);
+            }
+        }
+        ClientCommand::RevokeKey { key } => {
+            let id = parse_id(&key, ClientKeyId::parse, "--key")?;
+            store.revoke_client_key(&id, SystemClock.now()).await.map_err(|e| not_found(e, "no active key with this id"))?;
+            println!("key {id} revoked");
+        }
+        ClientCommand::Revoke { client } => {
+            let id = parse_id(&client, ClientId::parse, "--client")?;
+            store.revoke_client(&id, SystemClock.now()).await.map_err(|e| not_found(e, "no active client with this id"))?;
+            println!("client {id} and its keys revoked");
         }
     }
     Ok(())
+}
+
+fn parse_id<T>(raw: &str, parse: impl Fn(&str) -> Result<T, crate::domain::ids::IdError>, flag: &str) -> anyhow::Result<T> {
+    parse(raw.trim()).map_err(|_| {
+        anyhow::Error::new(FlowError::Invalid { field: flag.into(), code: "malformed_id", message: format!("`{raw}` is not a valid id") })
+    })
+}
+
+fn not_found(err: store::StoreError, message: &str) -> anyhow::Error {
+    match err {
+        store::StoreError::NotFound => anyhow::Error::new(FlowError::NotFound).context(message.to_owned()),
+        other => anyhow::Error::new(other),
+    }
 }
 
 async fn reviewer(cmd: ReviewerCommand, settings: &Settings) -> anyhow::Result<()> {
