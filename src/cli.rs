@@ -132,9 +132,12 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let usage = e
-                .downcast_ref::<FlowError>()
-                .is_some_and(|f| matches!(f, FlowError::Invalid { .. } | FlowError::Conflict(_) | FlowError::NotFound));
+            let usage = e.downcast_ref::<FlowError>().is_some_and(|f| {
+                matches!(
+                    f,
+                    FlowError::Invalid { .. } | FlowError::Conflict(_) | FlowError::NotFound
+                )
+            });
             if usage {
                 ExitCode::from(2)
             } else {
@@ -218,7 +221,11 @@ async fn client(cmd: ClientCommand, settings: &Settings) -> anyhow::Result<()> {
         }
         ClientCommand::List => {
             for c in store.list_clients().await? {
-                let state = if c.revoked_at.is_some() { "revoked" } else { "active" };
+                let state = if c.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
                 let url = c.webhook_url.as_deref().unwrap_or("-");
                 println!("{}\t{}\t{}\t{}", c.id, c.name, state, url);
             }
@@ -234,33 +241,53 @@ async fn client(cmd: ClientCommand, settings: &Settings) -> anyhow::Result<()> {
         ClientCommand::Keys { client } => {
             let id = parse_id(&client, ClientId::parse, "--client")?;
             for k in store.list_client_keys(&id).await? {
-                let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                let state = if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
                 println!("{}\t{}…\t{}\t{}", k.id, k.key_prefix, state, k.created_at);
             }
         }
         ClientCommand::RevokeKey { key } => {
             let id = parse_id(&key, ClientKeyId::parse, "--key")?;
-            store.revoke_client_key(&id, SystemClock.now()).await.map_err(|e| not_found(e, "no active key with this id"))?;
+            store
+                .revoke_client_key(&id, SystemClock.now())
+                .await
+                .map_err(|e| not_found(e, "no active key with this id"))?;
             println!("key {id} revoked");
         }
         ClientCommand::Revoke { client } => {
             let id = parse_id(&client, ClientId::parse, "--client")?;
-            store.revoke_client(&id, SystemClock.now()).await.map_err(|e| not_found(e, "no active client with this id"))?;
+            store
+                .revoke_client(&id, SystemClock.now())
+                .await
+                .map_err(|e| not_found(e, "no active client with this id"))?;
             println!("client {id} and its keys revoked");
         }
     }
     Ok(())
 }
 
-fn parse_id<T>(raw: &str, parse: impl Fn(&str) -> Result<T, crate::domain::ids::IdError>, flag: &str) -> anyhow::Result<T> {
+fn parse_id<T>(
+    raw: &str,
+    parse: impl Fn(&str) -> Result<T, crate::domain::ids::IdError>,
+    flag: &str,
+) -> anyhow::Result<T> {
     parse(raw.trim()).map_err(|_| {
-        anyhow::Error::new(FlowError::Invalid { field: flag.into(), code: "malformed_id", message: format!("`{raw}` is not a valid id") })
+        anyhow::Error::new(FlowError::Invalid {
+            field: flag.into(),
+            code: "malformed_id",
+            message: format!("`{raw}` is not a valid id"),
+        })
     })
 }
 
 fn not_found(err: store::StoreError, message: &str) -> anyhow::Error {
     match err {
-        store::StoreError::NotFound => anyhow::Error::new(FlowError::NotFound).context(message.to_owned()),
+        store::StoreError::NotFound => {
+            anyhow::Error::new(FlowError::NotFound).context(message.to_owned())
+        }
         other => anyhow::Error::new(other),
     }
 }

@@ -42,7 +42,8 @@ pub struct ErrorBody {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: ErrorBody,
+    // Boxed: handlers return `Result<_, ApiError>` everywhere, and the Ok path stays small.
+    body: Box<ErrorBody>,
     retry_after_secs: Option<u64>,
     source: Option<anyhow::Error>,
 }
@@ -61,13 +62,13 @@ impl ApiError {
     ) -> Self {
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 code: Cow::Borrowed(code),
                 message_zh: message_zh.into(),
                 message_en: message_en.into(),
                 fields: BTreeMap::new(),
                 request_id: None,
-            },
+            }),
             retry_after_secs: None,
             source: None,
         }
@@ -133,13 +134,13 @@ impl ApiError {
 
     /// The JSON body as sent (for idempotent replays).
     pub fn body_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.body).unwrap_or_default()
+        serde_json::to_value(&*self.body).unwrap_or_default()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(&self.body)).into_response();
+        let mut response = (self.status, axum::Json(&*self.body)).into_response();
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()
@@ -177,7 +178,7 @@ pub async fn log_internal_errors(request: Request, next: Next) -> Response {
     }
     let mut body = ApiError::internal(anyhow::anyhow!("logged")).body;
     body.request_id = request_id;
-    let mut fresh = (status, axum::Json(body)).into_response();
+    let mut fresh = (status, axum::Json(*body)).into_response();
     fresh.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -478,23 +478,55 @@ fn logs_are_json_lines_in_json_format() {
 fn a_key_rotation_and_revocations_run_from_the_cli() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = run(dir.path(), &["client", "add", "--name", "rot"], &[]);
-    let client_id = stdout(&out).lines().find_map(|l| l.strip_prefix("client_id: ").map(str::to_owned)).expect("id");
-    let rotated = run(dir.path(), &["client", "rotate-key", "--client", &client_id], &[]);
+    let client_id = stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("client_id: ").map(str::to_owned))
+        .expect("id");
+    let rotated = run(
+        dir.path(),
+        &["client", "rotate-key", "--client", &client_id],
+        &[],
+    );
     assert!(rotated.status.success(), "{}", stderr(&rotated));
     assert!(stdout(&rotated).contains("api_key: hyk_"));
-    let third = run(dir.path(), &["client", "rotate-key", "--client", &client_id], &[]);
+    let third = run(
+        dir.path(),
+        &["client", "rotate-key", "--client", &client_id],
+        &[],
+    );
     assert_clean_failure(&third, 2, &["two_keys_active"]);
     let keys = run(dir.path(), &["client", "keys", "--client", &client_id], &[]);
     let listing = stdout(&keys);
-    assert_eq!(listing.lines().filter(|l| l.contains("\tactive\t")).count(), 2, "{listing}");
-    let first_key = listing.lines().next().and_then(|l| l.split('\t').next()).expect("key id").to_owned();
-    let revoked = run(dir.path(), &["client", "revoke-key", "--key", &first_key], &[]);
+    assert_eq!(
+        listing.lines().filter(|l| l.contains("\tactive\t")).count(),
+        2,
+        "{listing}"
+    );
+    let first_key = listing
+        .lines()
+        .next()
+        .and_then(|l| l.split('\t').next())
+        .expect("key id")
+        .to_owned();
+    let revoked = run(
+        dir.path(),
+        &["client", "revoke-key", "--key", &first_key],
+        &[],
+    );
     assert!(revoked.status.success(), "{}", stderr(&revoked));
-    let again = run(dir.path(), &["client", "revoke-key", "--key", &first_key], &[]);
+    let again = run(
+        dir.path(),
+        &["client", "revoke-key", "--key", &first_key],
+        &[],
+    );
     assert_clean_failure(&again, 2, &["no active key"]);
     let bad = run(dir.path(), &["client", "revoke", "--client", "nope"], &[]);
     assert_clean_failure(&bad, 2, &["not a valid id"]);
-    let gone = run(dir.path(), &["client", "revoke", "--client", &client_id], &[]);
+    let gone = run(
+        dir.path(),
+        &["client", "revoke", "--client", &client_id],
+        &[],
+    );
     assert!(gone.status.success(), "{}", stderr(&gone));
     assert!(stdout(&run(dir.path(), &["client", "list"], &[])).contains("\trevoked\t"));
 }
@@ -502,21 +534,42 @@ fn a_key_rotation_and_revocations_run_from_the_cli() {
 #[test]
 fn a_webhook_client_gets_its_signing_secret_once() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = run(dir.path(), &["client", "add", "--name", "hooked", "--webhook-url", "https://filing.example.com/hook"], &[]);
+    let out = run(
+        dir.path(),
+        &[
+            "client",
+            "add",
+            "--name",
+            "hooked",
+            "--webhook-url",
+            "https://filing.example.com/hook",
+        ],
+        &[],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    let secret = stdout(&out).lines().find_map(|l| l.strip_prefix("webhook_secret: ").map(str::to_owned)).expect("secret printed");
+    let secret = stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("webhook_secret: ").map(str::to_owned))
+        .expect("secret printed");
     assert!(secret.starts_with("whsec_"));
     let mut stored = Vec::new();
     for entry in std::fs::read_dir(dir.path().join("data")).expect("data") {
         stored.extend(std::fs::read(entry.expect("entry").path()).unwrap_or_default());
     }
-    assert!(!String::from_utf8_lossy(&stored).contains(&secret[6..]), "the secret is stored sealed");
+    assert!(
+        !String::from_utf8_lossy(&stored).contains(&secret[6..]),
+        "the secret is stored sealed"
+    );
 }
 
 #[test]
 fn a_bad_extra_calendar_file_stops_start_up() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("cn-2027.toml"), "year = 2027\n").expect("write");
-    let out = run(dir.path(), &["serve"], &[("HEYAN_CALENDAR__EXTRA_FILES", "[cn-2027.toml]")]);
+    let out = run(
+        dir.path(),
+        &["serve"],
+        &[("HEYAN_CALENDAR__EXTRA_FILES", "[cn-2027.toml]")],
+    );
     assert_clean_failure(&out, 1, &["calendar.extra_files", "cn-2027.toml"]);
 }
