@@ -191,3 +191,40 @@ pub mod cases {
         assert!(after.is_err(), "the listener is closed after shutdown");
     }
 }
+
+/// The calendar outlook on `/readyz`: quiet far from the end of the data, a warning in the
+/// last 60 days, 503 once the data has run out.
+#[tokio::test]
+async fn readyz_warns_before_the_calendar_data_ends_and_fails_after() {
+    use chrono::TimeZone;
+    let at = |y, m, d| {
+        chrono::Utc
+            .with_ymd_and_hms(y, m, d, 4, 0, 0)
+            .single()
+            .expect("date")
+    };
+    let cases = [
+        ("mid 2025", at(2025, 6, 1), 200, false),
+        ("December 2026", at(2026, 12, 1), 200, true),
+        ("past the data", at(2027, 1, 2), 503, true),
+    ];
+    for (what, now, status, warns) in cases {
+        let clock = std::sync::Arc::new(heyan::clock::ManualClock::new(now));
+        let app = crate::helpers::spawn_app_at(TestDb::sqlite().await, clock, |_| {}).await;
+        let response = app.get("/readyz").await;
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        let body = json(response).await;
+        let warnings = body["warnings"].as_array().expect("warnings");
+        assert_eq!(!warnings.is_empty(), warns, "{what}: {body}");
+        if warns {
+            assert!(
+                warnings[0]
+                    .as_str()
+                    .is_some_and(|w| w.contains("2026-12-31")),
+                "{what}: {body}"
+            );
+        }
+        let metrics = app.get("/metrics").await.text().await.expect("text");
+        assert!(metrics.contains("heyan_calendar_days_left"), "{what}");
+    }
+}
