@@ -76,6 +76,10 @@ impl Application {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(crate::flow::webhooks::run_worker(
             self.state.services.clone(),
+            stop_rx.clone(),
+        ));
+        let housekeeping = tokio::spawn(crate::flow::maintenance::run(
+            self.state.services.clone(),
             stop_rx,
         ));
         let app = crate::http::router(self.state);
@@ -83,6 +87,7 @@ impl Application {
         // The worker finishes the delivery it is in (bounded by the webhook timeout).
         let _ = stop_tx.send(true);
         let _ = worker.await;
+        let _ = housekeeping.await;
         served
     }
 }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 pub mod cases;
 pub mod codes;
+pub mod maintenance;
 pub mod photos;
 pub mod quota;
 pub mod webhooks;

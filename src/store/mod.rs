@@ -397,6 +397,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Releases a key whose request failed, so a retry can run again.
     async fn abandon_idempotent(&self, client_id: &ClientId, key: &str) -> Result<(), StoreError>;
+
+    /// Deletes idempotency records that expired before `now`; returns how many.
+    async fn delete_expired_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// Opens the backend named by the URL's scheme (without migrating).

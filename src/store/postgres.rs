@@ -1267,6 +1267,15 @@ impl Store for PostgresStore {
             .map_err(backend)?;
         Ok(())
     }
+
+    async fn delete_expired_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("delete from idempotency_keys where expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
 }
 
 async fn insert_event_in(

@@ -1294,6 +1294,15 @@ impl Store for SqliteStore {
             .map_err(backend)?;
         Ok(())
     }
+
+    async fn delete_expired_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("delete from idempotency_keys where expires_at < ?")
+            .bind(to_ms(now))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
 }
 
 async fn insert_event_in(

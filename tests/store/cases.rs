@@ -4,10 +4,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use heyan::clock::to_millis;
-use heyan::domain::ids::{ClientId, ClientKeyId, ReviewerId};
+use heyan::domain::case::{CaseStatus, PhotoKind};
+use heyan::domain::ids::{CaseId, ClientId, ClientKeyId, EventId, ReviewerId};
 use heyan::domain::role::Role;
 use heyan::store::{
-    ConsumeOutcome, NewClient, NewClientKey, NewReviewer, NewSingleUseToken, Store, StoreError,
+    audit_hash, ConsumeOutcome, EventFailure, IdempotencyStart, IdempotencyState, NewAuditEntry,
+    NewCase, NewClient, NewClientKey, NewEvent, NewReviewer, NewSingleUseToken,
+    NewVerificationCode, PhotoRecord, RedeemOutcome, Store, StoreError, GENESIS_HASH,
 };
 
 use crate::support::TestDb;
@@ -372,4 +375,277 @@ pub async fn deletes_only_expired_counters(db: TestDb) {
     assert_eq!(removed, 1);
     assert_eq!(store.get_counter("old", at).await.expect("get"), 0);
     assert_eq!(store.get_counter("new", at).await.expect("get"), 1);
+}
+
+fn new_case(client: &ClientId, filing_id: &str) -> NewCase {
+    NewCase {
+        id: CaseId::new(),
+        client_id: client.clone(),
+        filing_id: filing_id.into(),
+        region: "shanghai".into(),
+        subject_type: "individual".into(),
+        subject_name_sealed: "v1.sealed".into(),
+        subject_name_masked: "张*".into(),
+        eligible: true,
+        ineligible_reason: None,
+        status: CaseStatus::AwaitingApp,
+        download_token: hex::encode(rand::random::<[u8; 16]>()),
+        created_at: now(),
+        websites: vec![],
+    }
+}
+
+async fn client_in(store: &Arc<dyn Store>) -> ClientId {
+    let (client, key) = new_client(
+        &format!("c{}", hex::encode(rand::random::<[u8; 4]>())),
+        now(),
+    );
+    store.insert_client(&client, &key).await.expect("client");
+    client.id
+}
+
+pub async fn idempotency_records_replay_refuse_and_expire(db: TestDb) {
+    let store = db.store();
+    let client = client_in(&store).await;
+    let at = now();
+    let start = |hash: &str, at: DateTime<Utc>| IdempotencyStart {
+        client_id: client.clone(),
+        key: "k1".into(),
+        request_hash: hash.into(),
+        now: at,
+        expires_at: at + Duration::hours(24),
+    };
+    assert_eq!(
+        store
+            .begin_idempotent(&start("h1", at))
+            .await
+            .expect("begin"),
+        IdempotencyState::Fresh
+    );
+    assert_eq!(
+        store
+            .begin_idempotent(&start("h1", at))
+            .await
+            .expect("begin"),
+        IdempotencyState::InProgress
+    );
+    store
+        .finish_idempotent(&client, "k1", 201, "{\"a\":1}", at)
+        .await
+        .expect("finish");
+    assert_eq!(
+        store
+            .begin_idempotent(&start("h1", at))
+            .await
+            .expect("begin"),
+        IdempotencyState::Replay {
+            status: 201,
+            body: "{\"a\":1}".into()
+        }
+    );
+    assert_eq!(
+        store
+            .begin_idempotent(&start("h2", at))
+            .await
+            .expect("begin"),
+        IdempotencyState::Mismatch
+    );
+    let later = at + Duration::hours(25);
+    assert_eq!(
+        store
+            .delete_expired_idempotency(later)
+            .await
+            .expect("sweep"),
+        1
+    );
+    assert_eq!(
+        store
+            .begin_idempotent(&start("h2", later))
+            .await
+            .expect("begin"),
+        IdempotencyState::Fresh
+    );
+}
+
+pub async fn concurrent_audit_appends_form_one_unbroken_chain(db: TestDb) {
+    let store = db.store();
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let entry = NewAuditEntry {
+                    at: now(),
+                    actor_type: "system".into(),
+                    actor_id: format!("w{i}"),
+                    action: "test.appended".into(),
+                    case_id: None,
+                    ip: None,
+                    details: "{}".into(),
+                };
+                store.append_audit(&entry).await.expect("append")
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("task");
+    }
+    let chain = store.list_audit(None, 0, 100).await.expect("list");
+    assert_eq!(
+        chain.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=16).collect::<Vec<i64>>()
+    );
+    let mut prev = GENESIS_HASH.to_owned();
+    for e in &chain {
+        assert_eq!(
+            e.prev_hash, prev,
+            "entry {} links to its predecessor",
+            e.seq
+        );
+        assert_eq!(
+            e.hash,
+            audit_hash(e.seq, &e.prev_hash, &e.entry),
+            "entry {} hash",
+            e.seq
+        );
+        prev = e.hash.clone();
+    }
+}
+
+pub async fn a_leased_event_is_not_handed_out_twice(db: TestDb) {
+    let store = db.store();
+    let client = client_in(&store).await;
+    let at = now();
+    let event = NewEvent {
+        id: EventId::new(),
+        client_id: client,
+        event_type: "case.completed".into(),
+        payload: "{}".into(),
+        created_at: at,
+    };
+    store.insert_event(&event).await.expect("insert");
+    let first = store
+        .claim_due_events(at, at + Duration::seconds(20), 10)
+        .await
+        .expect("claim");
+    assert_eq!(first.len(), 1);
+    assert!(
+        store
+            .claim_due_events(at, at + Duration::seconds(20), 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "leased"
+    );
+    let failure = EventFailure {
+        id: event.id.clone(),
+        attempts: 1,
+        next_attempt_at: at + Duration::seconds(30),
+        give_up: false,
+        error: "503".into(),
+        now: at,
+    };
+    store.mark_event_failed(&failure).await.expect("fail");
+    assert!(
+        store
+            .claim_due_events(at + Duration::seconds(29), at + Duration::seconds(60), 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "not due yet"
+    );
+    let retry = store
+        .claim_due_events(at + Duration::seconds(30), at + Duration::seconds(60), 10)
+        .await
+        .expect("claim");
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempts, 1);
+    store
+        .mark_event_delivered(&event.id, at + Duration::seconds(31))
+        .await
+        .expect("delivered");
+    assert!(store
+        .claim_due_events(at + Duration::days(1), at + Duration::days(2), 10)
+        .await
+        .expect("claim")
+        .is_empty());
+}
+
+pub async fn a_retaken_photo_replaces_the_old_and_names_its_blob(db: TestDb) {
+    let store = db.store();
+    let client = client_in(&store).await;
+    let case = new_case(&client, "F-PH");
+    store.insert_case(&case).await.expect("case");
+    let photo = |blob: &str| PhotoRecord {
+        case_id: case.id.clone(),
+        kind: PhotoKind::Front,
+        blob_id: blob.into(),
+        width: 2048,
+        height: 1536,
+        size_bytes: 123_456,
+        sha256: "ab".repeat(32),
+        original_sha256: "cd".repeat(32),
+        created_at: now(),
+    };
+    assert_eq!(
+        store.upsert_photo(&photo("blob1")).await.expect("first"),
+        None
+    );
+    assert_eq!(
+        store.upsert_photo(&photo("blob2")).await.expect("retake"),
+        Some("blob1".into())
+    );
+    let photos = store.list_photos(&case.id).await.expect("list");
+    assert_eq!(photos.len(), 1);
+    assert_eq!(photos[0].blob_id, "blob2");
+    assert_eq!((photos[0].width, photos[0].size_bytes), (2048, 123_456));
+}
+
+pub async fn a_code_is_redeemed_once_by_racers_and_voided_by_a_newer_code(db: TestDb) {
+    let store = db.store();
+    let client = client_in(&store).await;
+    let case = new_case(&client, "F-CODE");
+    store.insert_case(&case).await.expect("case");
+    let at = now();
+    let code = |hash: &str| NewVerificationCode {
+        case_id: case.id.clone(),
+        code_hash: hash.into(),
+        expires_at: at + Duration::hours(72),
+        created_at: at,
+    };
+    store.issue_code(&code("old"), None).await.expect("issue");
+    store.issue_code(&code("new"), None).await.expect("reissue");
+    assert_eq!(
+        store
+            .redeem_code(&case.id, "old", at)
+            .await
+            .expect("redeem"),
+        RedeemOutcome::Wrong,
+        "voided"
+    );
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, id) = (store.clone(), case.id.clone());
+            tokio::spawn(async move { store.redeem_code(&id, "new", at).await.expect("redeem") })
+        })
+        .collect();
+    let mut won = 0;
+    for r in racers {
+        match r.await.expect("task") {
+            RedeemOutcome::Redeemed => won += 1,
+            RedeemOutcome::AlreadyUsed => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(
+        store.get_case(&case.id).await.expect("case").status,
+        CaseStatus::Redeemed
+    );
+    assert!(
+        matches!(
+            store.issue_code(&code("x"), None).await,
+            Err(StoreError::Conflict("case_not_open"))
+        ),
+        "a redeemed case takes no new code"
+    );
 }

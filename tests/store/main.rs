@@ -21,4 +21,9 @@ on_both_databases!(crate::cases =>
     counts_concurrent_increments_without_loss,
     keeps_counter_windows_apart,
     deletes_only_expired_counters,
+    idempotency_records_replay_refuse_and_expire,
+    concurrent_audit_appends_form_one_unbroken_chain,
+    a_leased_event_is_not_handed_out_twice,
+    a_retaken_photo_replaces_the_old_and_names_its_blob,
+    a_code_is_redeemed_once_by_racers_and_voided_by_a_newer_code,
 );

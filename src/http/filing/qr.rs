@@ -10,6 +10,7 @@ use super::auth::FilingClient;
 use super::cases::{case_id, download_page_url};
 use crate::domain::case::{CaseStatus, TransitionError};
 use crate::flow::cases::owned_case;
+use crate::flow::FlowError;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppPath, AppQuery};
 use crate::http::state::AppState;
@@ -45,10 +46,13 @@ async fn render(
         .with_field("size", e.code())
     })?;
     let case = owned_case(&state, &client.id, &case_id(&id)?).await?;
-    match case.status {
-        CaseStatus::Cancelled => return Err(TransitionError::Cancelled.into_api()),
-        CaseStatus::Ineligible => return Err(TransitionError::Ineligible.into_api()),
-        _ => {}
+    let closed = match case.status {
+        CaseStatus::Cancelled => Some(TransitionError::Cancelled),
+        CaseStatus::Ineligible => Some(TransitionError::Ineligible),
+        _ => None,
+    };
+    if let Some(t) = closed {
+        return Err(FlowError::Transition(t).into());
     }
     let url = download_page_url(&state, &case.download_token);
     let rendered = spawn_blocking_in_span(move || match format {
@@ -66,16 +70,6 @@ async fn render(
         bytes,
     )
         .into_response())
-}
-
-trait IntoApi {
-    fn into_api(self) -> ApiError;
-}
-
-impl IntoApi for TransitionError {
-    fn into_api(self) -> ApiError {
-        crate::flow::FlowError::Transition(self).into()
-    }
 }
 
 /// The QR download code as PNG (error correction M, 4-module quiet zone).
