@@ -23,6 +23,8 @@ pub mod imaging;
 pub mod pii;
 /// The master secret and the keys derived from it.
 pub mod secrets;
+/// SMS providers behind the `SmsSender` port.
+pub mod sms;
 /// Building and running the service.
 pub mod startup;
 /// Durable records: the `Store` port and its SQLite and PostgreSQL backends.
