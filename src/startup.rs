@@ -21,6 +21,9 @@ use crate::http::state::AppState;
 use crate::secrets::{self, Keyring, MasterSecret};
 use crate::store;
 
+/// How long background tasks may take to stop after the server has.
+const BACKGROUND_STOP: Duration = Duration::from_secs(2);
+
 /// A built, bound, not yet running service.
 pub struct Application {
     listener: TcpListener,
@@ -84,10 +87,17 @@ impl Application {
         ));
         let app = crate::http::router(self.state);
         let served = serve_until(self.listener, app, shutdown, grace).await;
-        // The worker finishes the delivery it is in (bounded by the webhook timeout).
         let _ = stop_tx.send(true);
-        let _ = worker.await;
-        let _ = housekeeping.await;
+        // Background work gets a moment to finish; a delivery cut short stays leased in the
+        // outbox and is retried after its lease, so stopping never loses an event.
+        for mut task in [worker, housekeeping] {
+            if tokio::time::timeout(BACKGROUND_STOP, &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
         served
     }
 }
