@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod case;
 pub mod domain_name;
 pub mod filing_id;
+pub mod geo;
 pub mod ids;
 pub mod mask;
 pub mod mobile;

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod log;
+pub mod tencent_sign;
 
 use async_trait::async_trait;
 
