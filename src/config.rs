@@ -226,14 +226,61 @@ pub struct SecretSettings {
 pub enum SmsProvider {
     /// Development only: the code is written to the log.
     Log,
+    /// A generic JSON webhook gateway (`sms.http_url`, signed with `sms.http_secret`).
+    Http,
+    /// Tencent Cloud SMS API v3 (`sms.tencent_*`).
+    Tencent,
+}
+
+impl SmsProvider {
+    /// The configured name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Log => "log",
+            Self::Http => "http",
+            Self::Tencent => "tencent",
+        }
+    }
 }
 
 /// SMS settings (`[sms]`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmsSettings {
-    /// `HEYAN_SMS__PROVIDER`: `log` (development only).
+    /// `HEYAN_SMS__PROVIDER`: `log` (development only), `http` or `tencent`.
     pub provider: SmsProvider,
+    /// `HEYAN_SMS__TIMEOUT_MS`: one try's timeout. Default 5000.
+    pub timeout_ms: u64,
+    /// `HEYAN_SMS__RETRIES`: retries after network errors and 5xx (never after 4xx). Default 2.
+    pub retries: u32,
+    /// `HEYAN_SMS__HTTP_URL`: the gateway URL for the `http` provider.
+    pub http_url: Option<String>,
+    /// `HEYAN_SMS__HTTP_SECRET`: signs gateway requests (`X-Heyan-Signature`).
+    #[serde(skip_serializing)]
+    pub http_secret: Option<SecretString>,
+    /// `HEYAN_SMS__TENCENT_ENDPOINT`: default `https://sms.tencentcloudapi.com`.
+    pub tencent_endpoint: String,
+    /// `HEYAN_SMS__TENCENT_SECRET_ID`.
+    pub tencent_secret_id: Option<String>,
+    /// `HEYAN_SMS__TENCENT_SECRET_KEY`.
+    #[serde(skip_serializing)]
+    pub tencent_secret_key: Option<SecretString>,
+    /// `HEYAN_SMS__TENCENT_REGION`: default `ap-guangzhou`.
+    pub tencent_region: String,
+    /// `HEYAN_SMS__TENCENT_SDK_APP_ID`: SmsSdkAppId.
+    pub tencent_sdk_app_id: Option<String>,
+    /// `HEYAN_SMS__TENCENT_SIGN_NAME`: the approved signature (签名).
+    pub tencent_sign_name: Option<String>,
+    /// `HEYAN_SMS__TENCENT_TEMPLATE_ID`: approved template taking {1}=code, {2}=minutes.
+    pub tencent_template_id: Option<String>,
+}
+
+impl fmt::Debug for SmsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmsSettings")
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Reviewer console settings (`[review]`).
@@ -319,7 +366,67 @@ impl Default for SmsSettings {
     fn default() -> Self {
         Self {
             provider: SmsProvider::Log,
+            timeout_ms: 5_000,
+            retries: 2,
+            http_url: None,
+            http_secret: None,
+            tencent_endpoint: "https://sms.tencentcloudapi.com".into(),
+            tencent_secret_id: None,
+            tencent_secret_key: None,
+            tencent_region: "ap-guangzhou".into(),
+            tencent_sdk_app_id: None,
+            tencent_sign_name: None,
+            tencent_template_id: None,
         }
+    }
+}
+
+impl SmsSettings {
+    /// Settings the chosen provider needs but lacks.
+    fn missing(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        match self.provider {
+            SmsProvider::Log => {}
+            SmsProvider::Http => {
+                if self.http_url.is_none() {
+                    missing.push("sms.http_url (HEYAN_SMS__HTTP_URL)");
+                }
+                if self.http_secret.is_none() {
+                    missing.push("sms.http_secret (HEYAN_SMS__HTTP_SECRET)");
+                }
+            }
+            SmsProvider::Tencent => {
+                let fields = [
+                    (
+                        "sms.tencent_secret_id (HEYAN_SMS__TENCENT_SECRET_ID)",
+                        self.tencent_secret_id.is_some(),
+                    ),
+                    (
+                        "sms.tencent_secret_key (HEYAN_SMS__TENCENT_SECRET_KEY)",
+                        self.tencent_secret_key.is_some(),
+                    ),
+                    (
+                        "sms.tencent_sdk_app_id (HEYAN_SMS__TENCENT_SDK_APP_ID)",
+                        self.tencent_sdk_app_id.is_some(),
+                    ),
+                    (
+                        "sms.tencent_sign_name (HEYAN_SMS__TENCENT_SIGN_NAME)",
+                        self.tencent_sign_name.is_some(),
+                    ),
+                    (
+                        "sms.tencent_template_id (HEYAN_SMS__TENCENT_TEMPLATE_ID)",
+                        self.tencent_template_id.is_some(),
+                    ),
+                ];
+                missing.extend(
+                    fields
+                        .into_iter()
+                        .filter(|(_, set)| !set)
+                        .map(|(name, _)| name),
+                );
+            }
+        }
+        missing
     }
 }
 
@@ -473,6 +580,17 @@ impl Settings {
         for (name, value) in positive {
             if value == 0 {
                 problems.push(format!("{name} must be at least 1"));
+            }
+        }
+        for name in self.sms.missing() {
+            problems.push(format!(
+                "{name} is required when sms.provider is `{}`",
+                self.sms.provider.as_str()
+            ));
+        }
+        if let Some(url) = self.sms.http_url.as_deref() {
+            if let Err(e) = check_base_url(url) {
+                problems.push(format!("sms.http_url (HEYAN_SMS__HTTP_URL): {e}"));
             }
         }
         if self.mode == Mode::Production {
@@ -752,6 +870,38 @@ mod tests {
                 let p = problems(r);
                 assert_eq!(p.len(), 1, "{p:?}");
                 assert!(p[0].contains("sms.provider"));
+            },
+        );
+    }
+
+    #[test]
+    fn a_real_sms_provider_names_the_settings_it_lacks() {
+        with_env(
+            &[
+                ("HEYAN_SMS__PROVIDER", "tencent"),
+                ("HEYAN_SMS__TENCENT_SECRET_ID", "AKID"),
+            ],
+            |r| {
+                let p = problems(r).join("\n");
+                assert!(p.contains("sms.tencent_secret_key"), "{p}");
+                assert!(p.contains("sms.tencent_template_id"), "{p}");
+                assert!(!p.contains("sms.tencent_secret_id"), "{p}");
+            },
+        );
+        with_env(
+            &[
+                ("HEYAN_MODE", "production"),
+                ("HEYAN_SMS__PROVIDER", "http"),
+                (
+                    "HEYAN_SMS__HTTP_URL",
+                    "https://sms-gateway.example.com/send",
+                ),
+                ("HEYAN_SMS__HTTP_SECRET", "s"),
+                ("HEYAN_SECRETS__MASTER_SECRET", "x"),
+                ("HEYAN_REVIEW__COOKIE_SECURE", "true"),
+            ],
+            |r| {
+                r.expect("production with a real provider starts");
             },
         );
     }

@@ -150,7 +150,10 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         )
     })?;
     let calendar = load_calendar(&settings)?;
+    let sms =
+        crate::sms::from_settings(&settings.sms).context("setting up the SMS provider (sms.*)")?;
     let services = Services {
+        sms,
         store,
         blobs: Arc::new(blobs),
         settings: Arc::new(settings),

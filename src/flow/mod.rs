@@ -40,6 +40,8 @@ pub struct Services {
     pub calendar: Arc<BusinessCalendar>,
     /// Wakes the webhook worker when an event is queued.
     pub outbox_wakeup: Arc<Notify>,
+    /// Sends SMS codes.
+    pub sms: Arc<dyn crate::sms::SmsSender>,
 }
 
 /// What went wrong, in business terms; `http::error` maps it to a status and code.

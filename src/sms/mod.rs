@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod log;
+pub mod tencent;
 pub mod tencent_sign;
 
 use async_trait::async_trait;
@@ -36,6 +37,60 @@ pub trait SmsSender: Send + Sync + 'static {
 
     /// The provider's name, for logs and metrics.
     fn name(&self) -> &'static str;
+}
+
+/// The sender the settings ask for.
+pub fn from_settings(
+    settings: &crate::config::SmsSettings,
+) -> Result<std::sync::Arc<dyn SmsSender>, SmsError> {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::config::SmsProvider;
+    let timeout = Duration::from_millis(settings.timeout_ms);
+    let missing = |what: &str| SmsError::Rejected(format!("{what} is not set"));
+    Ok(match settings.provider {
+        SmsProvider::Log => Arc::new(log::LogSms),
+        SmsProvider::Http => Arc::new(http::GatewaySms::new(
+            settings
+                .http_url
+                .clone()
+                .ok_or_else(|| missing("sms.http_url"))?,
+            settings
+                .http_secret
+                .clone()
+                .ok_or_else(|| missing("sms.http_secret"))?,
+            timeout,
+            settings.retries,
+        )?),
+        SmsProvider::Tencent => {
+            let config = tencent::TencentConfig {
+                endpoint: settings.tencent_endpoint.clone(),
+                secret_id: settings
+                    .tencent_secret_id
+                    .clone()
+                    .ok_or_else(|| missing("sms.tencent_secret_id"))?,
+                secret_key: settings
+                    .tencent_secret_key
+                    .clone()
+                    .ok_or_else(|| missing("sms.tencent_secret_key"))?,
+                region: settings.tencent_region.clone(),
+                sdk_app_id: settings
+                    .tencent_sdk_app_id
+                    .clone()
+                    .ok_or_else(|| missing("sms.tencent_sdk_app_id"))?,
+                sign_name: settings
+                    .tencent_sign_name
+                    .clone()
+                    .ok_or_else(|| missing("sms.tencent_sign_name"))?,
+                template_id: settings
+                    .tencent_template_id
+                    .clone()
+                    .ok_or_else(|| missing("sms.tencent_template_id"))?,
+            };
+            Arc::new(tencent::TencentSms::new(config, timeout, settings.retries)?)
+        }
+    })
 }
 
 /// Whether a failed try deserves another: network errors, timeouts and 5xx do; 4xx do not.
