@@ -1,0 +1,343 @@
+//! Photo pipeline benchmark and threshold calibration, on phone-style JPEGs made from the
+//! real photographs in assets/samples (see its README).
+//!
+//!     taskset -c 0 cargo bench --bench pipeline              # timings, one core
+//!     cargo bench --bench pipeline -- --calibrate            # quality figures
+//!     cargo bench --bench pipeline -- --quick                # 5 runs instead of 21
+//!     cargo bench --bench pipeline -- --write-samples DIR    # keep the generated JPEGs
+//!
+//! For each image it prints the median time of the whole pipeline and of each stage,
+//! megapixels per second, peak memory, and, measured in the same run, the floor: a bare
+//! libjpeg-turbo decode (with the same DCT scaling) and re-encode of the same image at the
+//! same quality, with the ratio of the pipeline to it.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use heyan::imaging::pipeline::testdata::{degrade, phone_jpeg, Degradation};
+use heyan::imaging::pipeline::{inspect, process, Options, PhotoKind, Processed, Thresholds};
+
+/// Counts live heap bytes and their peak, to report the pipeline's Rust allocations
+/// (libjpeg-turbo's own buffers are C allocations, seen in the RSS figure instead).
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged to the system allocator.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const SAMPLES: [(&str, &[u8]); 7] = [
+    ("boats", include_bytes!("../assets/samples/boats.jpg")),
+    ("forest", include_bytes!("../assets/samples/forest.jpg")),
+    ("cups", include_bytes!("../assets/samples/cups.jpg")),
+    ("dusk", include_bytes!("../assets/samples/dusk.jpg")),
+    (
+        "pier-gray",
+        include_bytes!("../assets/samples/pier-gray.jpg"),
+    ),
+    (
+        "astronaut",
+        include_bytes!("../assets/samples/astronaut.jpg"),
+    ),
+    (
+        "coffee-small",
+        include_bytes!("../assets/samples/coffee-small.jpg"),
+    ),
+];
+
+fn sample(name: &str) -> &'static [u8] {
+    SAMPLES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, d)| *d)
+        .expect("known sample")
+}
+
+/// (name, JPEG): the phone-style inputs of the benchmark.
+fn bench_inputs() -> Vec<(String, Vec<u8>)> {
+    vec![
+        (
+            "boats 4032x3024 q92".into(),
+            phone_jpeg(sample("boats"), 4032, 3024, 92, 3.0, 1),
+        ),
+        (
+            "forest 4032x3024 q92".into(),
+            phone_jpeg(sample("forest"), 4032, 3024, 92, 3.0, 1),
+        ),
+        // Shown portrait, stored 4032×3024 sideways with orientation 6, as an upright phone.
+        (
+            "astronaut 4032x3024 q92 o6".into(),
+            phone_jpeg(sample("astronaut"), 3024, 4032, 92, 3.0, 6),
+        ),
+        (
+            "cups 6000x4500 q92".into(),
+            phone_jpeg(sample("cups"), 6000, 4500, 92, 3.0, 1),
+        ),
+        (
+            "boats 7200x5400 q90".into(),
+            phone_jpeg(sample("boats"), 7200, 5400, 90, 3.0, 1),
+        ),
+    ]
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The floor: libjpeg-turbo alone, decoding at the DCT scale the pipeline would pick and
+/// re-encoding that at the same quality and subsampling.
+fn floor_once(jpeg: &[u8], quality: i32, max_long_edge: usize) -> usize {
+    let mut d = turbojpeg::Decompressor::new().expect("decompressor");
+    let header = d.read_header(jpeg).expect("header");
+    let long = header.width.max(header.height);
+    let n = (1..=8)
+        .find(|n| (long * n).div_ceil(8) >= max_long_edge * 95 / 100)
+        .unwrap_or(8);
+    let factor = turbojpeg::ScalingFactor::new(n, 8);
+    d.set_scaling_factor(factor).expect("factor");
+    let scaled = header.scaled(factor);
+    let mut image = turbojpeg::Image {
+        pixels: vec![0u8; scaled.width * scaled.height * 3],
+        width: scaled.width,
+        pitch: scaled.width * 3,
+        height: scaled.height,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    d.decompress(jpeg, image.as_deref_mut()).expect("decodes");
+    let mut c = turbojpeg::Compressor::new().expect("compressor");
+    c.set_quality(quality).expect("quality");
+    c.set_subsamp(turbojpeg::Subsamp::Sub2x2).expect("subsamp");
+    c.compress_to_vec(image.as_deref()).expect("encodes").len()
+}
+
+fn read_status_kb(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Peak memory of one run, measured in a fresh child process (this binary with
+/// `--peak-memory FILE`), so that allocator caches from earlier runs cannot hide it:
+/// (Rust heap peak, RSS high-water mark above the RSS just before the run). The RSS figure
+/// includes libjpeg-turbo's C buffers; Linux only.
+fn peak_memory(jpeg: &[u8]) -> (Option<f64>, Option<f64>) {
+    let path = std::env::temp_dir().join(format!("heyan-bench-{}.jpg", std::process::id()));
+    std::fs::write(&path, jpeg).expect("temp file");
+    let out = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .arg("--peak-memory")
+        .arg(&path)
+        .output()
+        .expect("child runs");
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut figures = text.split_whitespace().map(|v| v.parse::<f64>().ok());
+    (figures.next().flatten(), figures.next().flatten())
+}
+
+fn peak_memory_child(path: &str) {
+    let jpeg = std::fs::read(path).expect("input");
+    let opts = Options {
+        footer: "2026-11-26 · 案件 3F9A21".into(),
+        ..Options::default()
+    };
+    let base_heap = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base_heap, Ordering::Relaxed);
+    let base_rss = read_status_kb("VmRSS:");
+    let out = process(&jpeg, PhotoKind::Front, &opts).expect("bench input passes");
+    let hwm = read_status_kb("VmHWM:");
+    drop(out);
+    let heap = (PEAK.load(Ordering::Relaxed) - base_heap) as f64 / 1048576.0;
+    let rss = match (base_rss, hwm) {
+        (Some(b), Some(h)) => format!("{:.1}", h.saturating_sub(b) as f64 / 1024.0),
+        _ => "n/a".into(),
+    };
+    println!("{heap:.1} {rss}");
+}
+
+fn bench(runs: usize) {
+    let opts = Options {
+        footer: "2026-11-26 · 案件 3F9A21".into(),
+        ..Options::default()
+    };
+    println!("runs per figure: {runs} (median); stage times in ms; floor = libjpeg-turbo DCT-scaled decode + encode q{}", opts.jpeg_quality);
+    println!();
+    println!("| image | MB | out | decode | orient | scale | checks | watermark | encode | total | MP/s | floor | ratio | heap MB | RSS MB |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (name, jpeg) in bench_inputs() {
+        for _ in 0..2 {
+            let _ = process(&jpeg, PhotoKind::Front, &opts).expect("bench input passes");
+            floor_once(
+                &jpeg,
+                i32::from(opts.jpeg_quality),
+                opts.max_long_edge as usize,
+            );
+        }
+        let mut runs_out: Vec<Processed> = Vec::new();
+        let mut floors = Vec::new();
+        // Interleaved, so that both see the same machine state.
+        for _ in 0..runs {
+            let out = process(&jpeg, PhotoKind::Front, &opts).expect("bench input passes");
+            runs_out.push(Processed {
+                jpeg: Vec::new(),
+                ..out
+            });
+            let t = Instant::now();
+            floor_once(
+                &jpeg,
+                i32::from(opts.jpeg_quality),
+                opts.max_long_edge as usize,
+            );
+            floors.push(t.elapsed());
+        }
+        let stage = |f: fn(&Processed) -> Duration| median(runs_out.iter().map(f).collect());
+        let total = stage(|p| p.timings.total);
+        let floor = median(floors);
+        let first = &runs_out[0];
+        let mp = f64::from(first.original_width) * f64::from(first.original_height) / 1e6;
+        let (heap, rss) = peak_memory(&jpeg);
+        println!(
+            "| {name} | {:.1} | {}x{} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | **{:.1}** | {:.0} | {:.1} | **{:.2}** | {} | {} |",
+            jpeg.len() as f64 / 1048576.0,
+            first.width,
+            first.height,
+            ms(stage(|p| p.timings.decode)),
+            ms(stage(|p| p.timings.orient)),
+            ms(stage(|p| p.timings.scale)),
+            ms(stage(|p| p.timings.checks)),
+            ms(stage(|p| p.timings.watermark)),
+            ms(stage(|p| p.timings.encode)),
+            ms(total),
+            mp / total.as_secs_f64(),
+            ms(floor),
+            total.as_secs_f64() / floor.as_secs_f64(),
+            heap.map_or("n/a".to_string(), |r| format!("{r:.1}")),
+            rss.map_or("n/a".to_string(), |r| format!("{r:.1}")),
+        );
+    }
+}
+
+fn calibrate() {
+    let t = Thresholds::default();
+    let opts = Options::default();
+    println!(
+        "thresholds: sharpness ≥ {}, mean luma ≥ {}, median luma ≤ {}, clipped ≤ {} (glare) / ≤ {} (overexposure)",
+        t.min_sharpness, t.min_mean_luma, t.max_median_luma, t.max_clipped_fraction, t.overexposed_clipped_fraction
+    );
+    println!();
+    println!("| input | version | sharpness | contrast | sharp/contrast² | mean luma | p10 | median | clipped | verdict |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut inputs: Vec<(String, Vec<u8>)> = SAMPLES
+        .iter()
+        .filter(|(n, _)| *n != "coffee-small")
+        .map(|(n, d)| {
+            // The face photo is below the minimum size; calibrate on it at 1024 px.
+            let d = if *n == "astronaut" {
+                phone_jpeg(d, 1024, 1024, 92, 0.0, 1)
+            } else {
+                d.to_vec()
+            };
+            (n.to_string(), d)
+        })
+        .collect();
+    for name in ["boats", "forest", "astronaut"] {
+        inputs.push((
+            format!("{name} 12MP phone"),
+            phone_jpeg(sample(name), 4032, 3024, 92, 3.0, 1),
+        ));
+    }
+    let versions = [
+        None,
+        Some(Degradation::Blur(1)),
+        Some(Degradation::Blur(2)),
+        Some(Degradation::Blur(4)),
+        Some(Degradation::Exposure(0.45)),
+        Some(Degradation::Exposure(0.3)),
+        Some(Degradation::Exposure(0.2)),
+        Some(Degradation::Exposure(1.6)),
+        Some(Degradation::Exposure(2.2)),
+        Some(Degradation::Exposure(3.0)),
+        Some(Degradation::Glare(0.03)),
+        Some(Degradation::Glare(0.10)),
+        Some(Degradation::Glare(0.20)),
+    ];
+    for (name, jpeg) in &inputs {
+        for v in versions {
+            let input = match v {
+                None => jpeg.clone(),
+                Some(how) => degrade(jpeg, how),
+            };
+            let label = v.map_or("original".to_string(), |v| v.to_string());
+            let verdict = match process(&input, PhotoKind::Front, &opts) {
+                Ok(_) => "pass".to_string(),
+                Err(e) => e.code().to_string(),
+            };
+            match inspect(&input, &opts) {
+                Ok(r) => println!(
+                    "| {name} | {label} | {:.1} | {:.1} | {:.4} | {:.1} | {:.0} | {:.0} | {:.4} | {verdict} |",
+                    r.sharpness,
+                    r.contrast,
+                    r.sharpness / (r.contrast * r.contrast).max(1.0),
+                    r.mean_luma,
+                    r.p10_luma,
+                    r.median_luma,
+                    r.clipped_fraction
+                ),
+                Err(e) => println!("| {name} | {label} | – | – | – | – | – | – | – | {} |", e.code()),
+            }
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--write-samples") {
+        let dir = std::path::PathBuf::from(args.get(i + 1).expect("--write-samples DIR"));
+        std::fs::create_dir_all(&dir).expect("sample dir");
+        for (name, jpeg) in bench_inputs() {
+            let file = dir.join(format!("{}.jpg", name.replace(' ', "-")));
+            std::fs::write(&file, jpeg).expect("writes sample");
+            println!("wrote {}", file.display());
+        }
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--peak-memory") {
+        peak_memory_child(args.get(i + 1).expect("--peak-memory FILE"));
+        return;
+    }
+    if args.iter().any(|a| a == "--calibrate") {
+        calibrate();
+        return;
+    }
+    // `cargo test --benches` runs this binary with --bench absent; keep that quick.
+    let runs = if args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench") {
+        5
+    } else {
+        21
+    };
+    bench(runs);
+}

@@ -1,0 +1,358 @@
+//! Why a photo was refused: one variant per reason, each with a stable machine code and
+//! zh-CN / English hints telling the principal what to do. The hints never echo image
+//! content or decoder internals; `Corrupt` and `Internal` keep their detail for logs only.
+
+/// What the bytes turned out to be when they were not an accepted photo format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SeenFormat {
+    /// HEIC/HEIF (iPhone default) or AVIF.
+    Heic,
+    /// GIF.
+    Gif,
+    /// PDF document.
+    Pdf,
+    /// SVG drawing (XML).
+    Svg,
+    /// TIFF.
+    Tiff,
+    /// Windows bitmap.
+    Bmp,
+    /// Plain text (a renamed `.txt` or an HTML page).
+    Text,
+    /// No bytes at all.
+    Empty,
+    /// Anything else.
+    Unknown,
+}
+
+impl SeenFormat {
+    /// Stable lowercase name (`heic`, `gif`, `pdf`, `svg`, `tiff`, `bmp`, `text`, `empty`,
+    /// `unknown`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeenFormat::Heic => "heic",
+            SeenFormat::Gif => "gif",
+            SeenFormat::Pdf => "pdf",
+            SeenFormat::Svg => "svg",
+            SeenFormat::Tiff => "tiff",
+            SeenFormat::Bmp => "bmp",
+            SeenFormat::Text => "text",
+            SeenFormat::Empty => "empty",
+            SeenFormat::Unknown => "unknown",
+        }
+    }
+
+    fn zh(self) -> &'static str {
+        match self {
+            SeenFormat::Heic => "HEIC 格式",
+            SeenFormat::Gif => "GIF 动图",
+            SeenFormat::Pdf => "PDF 文档",
+            SeenFormat::Svg => "SVG 图形",
+            SeenFormat::Tiff => "TIFF 格式",
+            SeenFormat::Bmp => "BMP 格式",
+            SeenFormat::Text => "文本文件",
+            SeenFormat::Empty => "空文件",
+            SeenFormat::Unknown => "无法识别的文件",
+        }
+    }
+
+    fn en(self) -> &'static str {
+        match self {
+            SeenFormat::Heic => "a HEIC image",
+            SeenFormat::Gif => "a GIF",
+            SeenFormat::Pdf => "a PDF document",
+            SeenFormat::Svg => "an SVG drawing",
+            SeenFormat::Tiff => "a TIFF image",
+            SeenFormat::Bmp => "a BMP image",
+            SeenFormat::Text => "a text file",
+            SeenFormat::Empty => "an empty file",
+            SeenFormat::Unknown => "an unrecognised file",
+        }
+    }
+}
+
+/// A refused or failed pipeline run.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The bytes are not JPEG, PNG or WebP.
+    #[error("unsupported format: {}", .seen.as_str())]
+    UnsupportedFormat {
+        /// What the bytes looked like.
+        seen: SeenFormat,
+    },
+    /// The upload exceeds the byte limit.
+    #[error("upload of {bytes} bytes exceeds {max_bytes}")]
+    TooLarge {
+        /// Size of the upload.
+        bytes: usize,
+        /// The limit.
+        max_bytes: usize,
+    },
+    /// The headers declare more pixels than allowed (a decompression bomb, or a huge scan).
+    #[error("{width}x{height} exceeds {max_pixels} pixels")]
+    DimensionsTooLarge {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The limit.
+        max_pixels: u64,
+    },
+    /// The photo is below the minimum resolution.
+    #[error("{width}x{height} is below {min_width}x{min_height}")]
+    TooSmall {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// Minimum width (long edge).
+        min_width: u32,
+        /// Minimum height (short edge).
+        min_height: u32,
+    },
+    /// Truncated or damaged data, or a variant of the format that cannot be decoded.
+    #[error("corrupt image: {detail}")]
+    Corrupt {
+        /// Decoder detail, for logs only.
+        detail: String,
+    },
+    /// The photo is out of focus or shaken.
+    #[error("too blurry: sharpness {sharpness:.1} below {min:.1}")]
+    TooBlurry {
+        /// Measured sharpness.
+        sharpness: f64,
+        /// Threshold.
+        min: f64,
+    },
+    /// The photo is underexposed.
+    #[error("too dark: mean luma {mean_luma:.1} below {min:.1}")]
+    TooDark {
+        /// Measured mean luma (0–255).
+        mean_luma: f64,
+        /// Threshold.
+        min: f64,
+    },
+    /// The photo is overexposed.
+    #[error("too bright: median luma {median_luma:.1} above {max:.1} or mostly blown out")]
+    TooBright {
+        /// Measured median luma (0–255).
+        median_luma: f64,
+        /// Threshold.
+        max: f64,
+    },
+    /// Part of the photo is blown out (glare on the card, a lamp in the frame).
+    #[error("glare: {clipped_fraction:.4} of the photo is blown out, above {max:.4}")]
+    Glare {
+        /// Share of clipped pixels.
+        clipped_fraction: f64,
+        /// Threshold.
+        max: f64,
+    },
+    /// The caller stopped waiting (client disconnected).
+    #[error("cancelled")]
+    Cancelled,
+    /// Too many photos are being processed or waiting; try again shortly.
+    #[error("busy: too many photos in progress")]
+    Busy,
+    /// A failure that is not the photo's fault (the encoder, a worker that died).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl PipelineError {
+    /// Stable snake_case code that clients may branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PipelineError::UnsupportedFormat { .. } => "unsupported_format",
+            PipelineError::TooLarge { .. } => "too_large",
+            PipelineError::DimensionsTooLarge { .. } => "dimensions_too_large",
+            PipelineError::TooSmall { .. } => "too_small",
+            PipelineError::Corrupt { .. } => "corrupt",
+            PipelineError::TooBlurry { .. } => "too_blurry",
+            PipelineError::TooDark { .. } => "too_dark",
+            PipelineError::TooBright { .. } => "too_bright",
+            PipelineError::Glare { .. } => "glare",
+            PipelineError::Cancelled => "cancelled",
+            PipelineError::Busy => "busy",
+            PipelineError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// True when the principal should retake or pick another photo (a 422), false for
+    /// cancellation, overload and internal failures.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(
+            self,
+            PipelineError::Cancelled | PipelineError::Busy | PipelineError::Internal(_)
+        )
+    }
+
+    /// What was seen, for `unsupported_format`.
+    pub fn seen(&self) -> Option<SeenFormat> {
+        match self {
+            PipelineError::UnsupportedFormat { seen } => Some(*seen),
+            _ => None,
+        }
+    }
+
+    /// Retake hint in Simplified Chinese, shown to the principal.
+    pub fn hint_zh(&self) -> String {
+        match self {
+            PipelineError::UnsupportedFormat { seen } => {
+                format!("收到的是{}，请上传 JPEG、PNG 或 WebP 格式的照片", seen.zh())
+            }
+            PipelineError::TooLarge { max_bytes, .. } => {
+                format!(
+                    "照片文件过大（上限 {} MB），请重新拍摄或压缩后上传",
+                    max_bytes >> 20
+                )
+            }
+            PipelineError::DimensionsTooLarge { .. } => {
+                "照片像素过多，请使用手机相机的标准分辨率重新拍摄".to_string()
+            }
+            PipelineError::TooSmall {
+                min_width,
+                min_height,
+                ..
+            } => {
+                format!("照片分辨率过低（至少 {min_width}×{min_height}），请重新拍摄")
+            }
+            PipelineError::Corrupt { .. } => "照片文件已损坏或不完整，请重新拍摄后上传".to_string(),
+            PipelineError::TooBlurry { .. } => "照片模糊，请对焦后重新拍摄".to_string(),
+            PipelineError::TooDark { .. } => "照片过暗，请在光线充足处重新拍摄".to_string(),
+            PipelineError::TooBright { .. } => "照片过亮，请避免强光直射后重新拍摄".to_string(),
+            PipelineError::Glare { .. } => {
+                "照片有反光或过曝区域，请调整角度避开反光后重新拍摄".to_string()
+            }
+            PipelineError::Cancelled => "上传已取消".to_string(),
+            PipelineError::Busy => "系统繁忙，请稍后重试".to_string(),
+            PipelineError::Internal(_) => "系统内部错误，请稍后重试".to_string(),
+        }
+    }
+
+    /// Retake hint in English.
+    pub fn hint_en(&self) -> String {
+        match self {
+            PipelineError::UnsupportedFormat { seen } => {
+                format!("This is {}; please upload a JPEG, PNG or WebP photo", seen.en())
+            }
+            PipelineError::TooLarge { max_bytes, .. } => format!(
+                "The file is too large (at most {} MB); retake or compress the photo",
+                max_bytes >> 20
+            ),
+            PipelineError::DimensionsTooLarge { .. } => {
+                "The photo has too many pixels; retake it at the camera's standard resolution"
+                    .to_string()
+            }
+            PipelineError::TooSmall { min_width, min_height, .. } => format!(
+                "The photo's resolution is too low (at least {min_width}×{min_height}); retake it"
+            ),
+            PipelineError::Corrupt { .. } => {
+                "The file is damaged or incomplete; retake the photo and upload it again"
+                    .to_string()
+            }
+            PipelineError::TooBlurry { .. } => "The photo is blurry; focus and retake it".to_string(),
+            PipelineError::TooDark { .. } => {
+                "The photo is too dark; retake it in good light".to_string()
+            }
+            PipelineError::TooBright { .. } => {
+                "The photo is too bright; avoid direct strong light and retake it".to_string()
+            }
+            PipelineError::Glare { .. } => {
+                "Part of the photo is blown out by glare; tilt the card away from the light and retake it"
+                    .to_string()
+            }
+            PipelineError::Cancelled => "The upload was cancelled".to_string(),
+            PipelineError::Busy => "The service is busy; try again shortly".to_string(),
+            PipelineError::Internal(_) => "Internal error; try again shortly".to_string(),
+        }
+    }
+
+    pub(crate) fn corrupt(detail: impl Into<String>) -> Self {
+        PipelineError::Corrupt {
+            detail: detail.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_has_a_snake_case_code_and_both_hints() {
+        let errors = [
+            PipelineError::UnsupportedFormat {
+                seen: SeenFormat::Heic,
+            },
+            PipelineError::TooLarge {
+                bytes: 11 << 20,
+                max_bytes: 10 << 20,
+            },
+            PipelineError::DimensionsTooLarge {
+                width: 50_000,
+                height: 50_000,
+                max_pixels: 1,
+            },
+            PipelineError::TooSmall {
+                width: 10,
+                height: 10,
+                min_width: 800,
+                min_height: 600,
+            },
+            PipelineError::corrupt("x"),
+            PipelineError::TooBlurry {
+                sharpness: 1.0,
+                min: 2.0,
+            },
+            PipelineError::TooDark {
+                mean_luma: 1.0,
+                min: 2.0,
+            },
+            PipelineError::TooBright {
+                median_luma: 250.0,
+                max: 180.0,
+            },
+            PipelineError::Glare {
+                clipped_fraction: 0.5,
+                max: 0.1,
+            },
+            PipelineError::Cancelled,
+            PipelineError::Busy,
+            PipelineError::Internal("x".into()),
+        ];
+        for e in &errors {
+            let code = e.code();
+            assert!(
+                code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{code}"
+            );
+            assert!(!e.hint_zh().is_empty() && !e.hint_en().is_empty(), "{code}");
+        }
+        assert_eq!(
+            PipelineError::TooBlurry {
+                sharpness: 1.0,
+                min: 2.0
+            }
+            .hint_zh(),
+            "照片模糊，请对焦后重新拍摄"
+        );
+    }
+
+    #[test]
+    fn hints_never_carry_decoder_detail() {
+        let e = PipelineError::corrupt("libjpeg: SECRET-DETAIL");
+        assert!(!e.hint_zh().contains("SECRET") && !e.hint_en().contains("SECRET"));
+    }
+
+    #[test]
+    fn unsupported_format_names_what_was_seen() {
+        let e = PipelineError::UnsupportedFormat {
+            seen: SeenFormat::Gif,
+        };
+        assert_eq!(e.code(), "unsupported_format");
+        assert_eq!(e.seen(), Some(SeenFormat::Gif));
+        assert!(e.hint_zh().contains("GIF"));
+        assert!(e.hint_en().contains("GIF"));
+    }
+}

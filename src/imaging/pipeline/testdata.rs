@@ -1,0 +1,246 @@
+//! Inputs for the benchmark, the calibration and the tests, made from the real sample
+//! photographs in assets/samples: 12 MP phone-style JPEGs (upscaled, with sensor-like
+//! noise, optionally stored sideways with an EXIF orientation) and the blurred, darkened,
+//! overexposed and glared versions the quality thresholds are calibrated on.
+//!
+//! Not used by the service itself; public so that benches/pipeline.rs can reach it.
+
+use fast_image_resize::images::Image;
+use fast_image_resize::{PixelType, ResizeOptions, Resizer};
+
+use super::Rgb;
+
+/// A way to spoil a photo.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Degradation {
+    /// Defocus: three box blurs of this radius, in thousandths of the long edge (so the
+    /// same blur on a 1600 px and a 4032 px photo).
+    Blur(usize),
+    /// Every sample times this gain, clipped: below 1 darkens, above 1 overexposes.
+    Exposure(f32),
+    /// A blown-out white ellipse covering this share of the photo, like a reflection on
+    /// the card's laminate.
+    Glare(f32),
+}
+
+impl std::fmt::Display for Degradation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Degradation::Blur(r) => write!(f, "blur r={r}‰"),
+            Degradation::Exposure(g) if *g < 1.0 => write!(f, "darken ×{g}"),
+            Degradation::Exposure(g) => write!(f, "overexpose ×{g}"),
+            Degradation::Glare(s) => write!(f, "glare {:.0}%", s * 100.0),
+        }
+    }
+}
+
+/// Decodes a JPEG (any size) to RGB; panics on a bad file, as befits test data.
+pub(crate) fn decode(jpeg: &[u8]) -> Rgb {
+    let image = turbojpeg::decompress(jpeg, turbojpeg::PixelFormat::RGB).expect("sample decodes");
+    Rgb {
+        width: image.width as u32,
+        height: image.height as u32,
+        data: image.pixels,
+    }
+}
+
+pub(crate) fn encode(image: &Rgb, quality: i32) -> Vec<u8> {
+    let view = turbojpeg::Image {
+        pixels: image.data.as_slice(),
+        width: image.width as usize,
+        pitch: image.width as usize * 3,
+        height: image.height as usize,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    turbojpeg::compress(view, quality, turbojpeg::Subsamp::Sub2x2)
+        .expect("encodes")
+        .to_vec()
+}
+
+/// Lanczos3 resize to exactly `width`×`height`, cropping the source to that aspect first.
+pub(crate) fn cover(image: &Rgb, width: u32, height: u32) -> Rgb {
+    let src = Image::from_vec_u8(
+        image.width,
+        image.height,
+        image.data.clone(),
+        PixelType::U8x3,
+    )
+    .expect("valid image");
+    let mut dst = Image::new(width, height, PixelType::U8x3);
+    let options = ResizeOptions::new().fit_into_destination(Some((0.5, 0.5)));
+    Resizer::new()
+        .resize(&src, &mut dst, &options)
+        .expect("resizes");
+    Rgb {
+        width,
+        height,
+        data: dst.into_vec(),
+    }
+}
+
+/// A phone-style JPEG from a sample photo: `width`×`height` as shown, luma noise of
+/// standard deviation `noise` (a phone sensor's grain at base ISO is about 2–4), at JPEG
+/// `quality`; with `orientation` 6 or 8 the pixels are stored sideways and tagged, as
+/// phones held upright do.
+pub fn phone_jpeg(
+    sample: &[u8],
+    width: u32,
+    height: u32,
+    quality: i32,
+    noise: f32,
+    orientation: u8,
+) -> Vec<u8> {
+    let mut shown = cover(&decode(sample), width, height);
+    add_noise(
+        &mut shown,
+        noise,
+        0x5eed_u64 ^ u64::from(width) ^ u64::from(orientation),
+    );
+    let stored = match orientation {
+        6 => super::orient::apply(shown, 8),
+        8 => super::orient::apply(shown, 6),
+        o => super::orient::apply(shown, o),
+    };
+    let jpeg = encode(&stored, quality);
+    if orientation == 1 {
+        jpeg
+    } else {
+        with_exif_orientation(&jpeg, orientation)
+    }
+}
+
+/// The same photo spoilt by `how`, re-encoded at quality 92.
+pub fn degrade(jpeg: &[u8], how: Degradation) -> Vec<u8> {
+    let image = decode(jpeg);
+    let spoilt = match how {
+        Degradation::Blur(r) => {
+            let long = image.width.max(image.height) as usize;
+            blur(&image, (r * long / 1000).max(1))
+        }
+        Degradation::Exposure(g) => exposure(&image, g),
+        Degradation::Glare(s) => glare(&image, s),
+    };
+    encode(&spoilt, 92)
+}
+
+/// Inserts a minimal EXIF APP1 carrying only the Orientation tag right after SOI.
+pub fn with_exif_orientation(jpeg: &[u8], orientation: u8) -> Vec<u8> {
+    let mut body = b"Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0".to_vec();
+    body.extend_from_slice(&[orientation, 0, 0, 0, 0, 0, 0, 0]);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// Deterministic Gaussian-ish luma noise (sum of four uniforms), the same on every run.
+fn add_noise(image: &mut Rgb, sigma: f32, seed: u64) {
+    if sigma <= 0.0 {
+        return;
+    }
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32
+    };
+    // Four uniforms on [0,1) have variance 4/12; scale to the wanted sigma.
+    let k = sigma / (4.0f32 / 12.0).sqrt();
+    for px in image.data.chunks_exact_mut(3) {
+        let n = ((next() + next() + next() + next()) - 2.0) * k;
+        for v in px {
+            *v = (f32::from(*v) + n).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+}
+
+pub(crate) fn blur(image: &Rgb, r: usize) -> Rgb {
+    let (w, h) = (image.width as usize, image.height as usize);
+    let mut data = image.data.clone();
+    for _ in 0..3 {
+        data = box_pass(&data, w, h, r, true);
+        data = box_pass(&data, w, h, r, false);
+    }
+    Rgb {
+        width: image.width,
+        height: image.height,
+        data,
+    }
+}
+
+fn box_pass(src: &[u8], w: usize, h: usize, r: usize, horizontal: bool) -> Vec<u8> {
+    let mut out = vec![0u8; src.len()];
+    let (outer, inner) = if horizontal { (h, w) } else { (w, h) };
+    let at = |o: usize, i: usize| {
+        if horizontal {
+            (o * w + i) * 3
+        } else {
+            (i * w + o) * 3
+        }
+    };
+    let clamp = |i: isize| i.clamp(0, inner as isize - 1) as usize;
+    let n = (2 * r + 1) as u32;
+    for o in 0..outer {
+        for c in 0..3 {
+            let mut sum: u32 = (-(r as isize)..=r as isize)
+                .map(|k| u32::from(src[at(o, clamp(k)) + c]))
+                .sum();
+            for i in 0..inner {
+                out[at(o, i) + c] = ((sum + n / 2) / n) as u8;
+                let add = clamp(i as isize + r as isize + 1);
+                let sub = clamp(i as isize - r as isize);
+                sum = sum + u32::from(src[at(o, add) + c]) - u32::from(src[at(o, sub) + c]);
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn exposure(image: &Rgb, gain: f32) -> Rgb {
+    let data = image
+        .data
+        .iter()
+        .map(|&v| (f32::from(v) * gain).round().min(255.0) as u8)
+        .collect();
+    Rgb {
+        width: image.width,
+        height: image.height,
+        data,
+    }
+}
+
+pub(crate) fn glare(image: &Rgb, share: f32) -> Rgb {
+    let mut out = image.clone();
+    let (w, h) = (image.width as f32, image.height as f32);
+    // An ellipse with semi-axes k·w/2 and k·h/2 covers π·k²/4 of the image.
+    let k = (share * 4.0 / std::f32::consts::PI).sqrt();
+    let (cx, cy, a, b) = (w * 0.55, h * 0.45, k * w / 2.0, k * h / 2.0);
+    for y in 0..image.height as usize {
+        for x in 0..image.width as usize {
+            let (dx, dy) = ((x as f32 - cx) / a, (y as f32 - cy) / b);
+            if dx * dx + dy * dy <= 1.0 {
+                out.data[(y * image.width as usize + x) * 3..][..3].fill(255);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_jpegs_have_the_asked_size_and_orientation() {
+        let sample = crate::imaging::pipeline::testkit::sample("astronaut.jpg");
+        let jpeg = phone_jpeg(&sample, 1200, 900, 92, 3.0, 6);
+        let header = crate::imaging::pipeline::sniff::read_header(&jpeg).unwrap();
+        assert_eq!(
+            (header.width, header.height, header.orientation),
+            (900, 1200, 6)
+        );
+    }
+}
