@@ -49,6 +49,21 @@ enum Command {
     Reviewer(ReviewerCommand),
     /// Print the OpenAPI document (JSON) and exit.
     Openapi,
+    /// Run the photo pipeline on one file: print the checks and stage timings, write the
+    /// watermarked JPEG (exit 2 when the photo is refused, with the retake hint).
+    #[cfg(feature = "photo-pipeline")]
+    Photo {
+        /// The photo to process (JPEG, PNG or WebP).
+        input: PathBuf,
+        /// Where to write the watermarked JPEG.
+        output: PathBuf,
+        /// handheld, front, back or frame (a liveness frame).
+        #[arg(long, default_value = "handheld")]
+        kind: String,
+        /// The footer line (date and a non-personal case reference).
+        #[arg(long, default_value = "")]
+        footer: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +177,13 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
         }
         Command::Client(cmd) => client(cmd, &settings).await,
         Command::Reviewer(cmd) => reviewer(cmd, &settings).await,
+        #[cfg(feature = "photo-pipeline")]
+        Command::Photo {
+            input,
+            output,
+            kind,
+            footer,
+        } => photo(&input, &output, &kind, footer),
         Command::Openapi => {
             let spec = crate::http::openapi();
             println!(
@@ -170,6 +192,52 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
                     .context("serialising the OpenAPI document")?
             );
             Ok(())
+        }
+    }
+}
+
+#[cfg(feature = "photo-pipeline")]
+fn photo(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    kind: &str,
+    footer: String,
+) -> anyhow::Result<()> {
+    use crate::imaging::pipeline::{inspect, process, Options, PhotoKind};
+    let kind = PhotoKind::parse(kind).ok_or_else(|| {
+        anyhow::Error::new(FlowError::Invalid {
+            field: "--kind".into(),
+            code: "unknown_kind",
+            message: format!("`{kind}`: use handheld, front, back or frame"),
+        })
+    })?;
+    let opts = Options {
+        footer,
+        ..Options::default()
+    };
+    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    match process(&bytes, kind, &opts) {
+        Ok(out) => {
+            std::fs::write(output, &out.jpeg)
+                .with_context(|| format!("writing {}", output.display()))?;
+            print!("{}", out.summary(&opts.thresholds));
+            Ok(())
+        }
+        Err(e) => {
+            if let Ok(report) = inspect(&bytes, &opts) {
+                print!("{}", report.summary(&opts.thresholds));
+            }
+            println!(
+                "refused     {} — {} / {}",
+                e.code(),
+                e.hint_zh(),
+                e.hint_en()
+            );
+            Err(anyhow::Error::new(FlowError::Invalid {
+                field: "photo".into(),
+                code: e.code(),
+                message: e.to_string(),
+            }))
         }
     }
 }

@@ -573,3 +573,49 @@ fn a_bad_extra_calendar_file_stops_start_up() {
     );
     assert_clean_failure(&out, 1, &["calendar.extra_files", "cn-2027.toml"]);
 }
+
+#[cfg(feature = "photo-pipeline")]
+#[test]
+fn photo_processes_a_real_photo_and_refuses_a_text_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples/boats.jpg");
+    let out_path = dir.path().join("out.jpg");
+    let out = run(
+        dir.path(),
+        &[
+            "photo",
+            sample.to_str().expect("utf-8"),
+            "out.jpg",
+            "--kind",
+            "front",
+            "--footer",
+            "2026-11-26 · 案件 3F9A21",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let jpeg = std::fs::read(&out_path).expect("output written");
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
+    assert!(
+        !jpeg.windows(4).any(|w| w == b"Exif"),
+        "no EXIF in the output"
+    );
+    assert!(
+        stdout(&out).contains("watermark"),
+        "stage timings printed: {}",
+        stdout(&out)
+    );
+
+    std::fs::write(dir.path().join("note.jpg"), "just text, named .jpg").expect("write");
+    let refused = run(dir.path(), &["photo", "note.jpg", "x.jpg"], &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stdout(&refused).contains("unsupported_format"),
+        "{}",
+        stdout(&refused)
+    );
+    assert!(
+        !dir.path().join("x.jpg").exists(),
+        "nothing written for a refused photo"
+    );
+}
