@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use super::{retryable, SmsError, SmsSender};
+use super::{classify, with_retries, SmsError, SmsSender};
 use crate::domain::MobileNumber;
 use crate::flow::webhooks::signature;
 
@@ -68,31 +68,13 @@ impl SmsSender for GatewaySms {
     ) -> Result<(), SmsError> {
         let body =
             json!({ "to": to.as_str(), "code": code, "ttl_minutes": ttl_minutes }).to_string();
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match self.try_once(&body).await {
-                Ok(()) => return Ok(()),
-                Err(e) if retryable(&e) && tries <= self.retries => {
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(tries))).await;
-                }
-                Err(e) if retryable(&e) => return Err(SmsError::Unavailable(without_url(&e))),
-                Err(e) => return Err(SmsError::Rejected(without_url(&e))),
-            }
-        }
+        with_retries(self.retries, || self.try_once(&body))
+            .await
+            .map_err(|e| classify("gateway", &e))
     }
 
     fn name(&self) -> &'static str {
         "http"
-    }
-}
-
-/// The error text without the URL (it may carry credentials in a query string).
-fn without_url(e: &reqwest::Error) -> String {
-    match e.status() {
-        Some(status) => format!("gateway answered {status}"),
-        None if e.is_timeout() => "gateway timed out".into(),
-        None => "gateway unreachable".into(),
     }
 }
 

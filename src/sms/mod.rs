@@ -93,6 +93,43 @@ pub fn from_settings(
     })
 }
 
+/// Runs `attempt` until it succeeds, fails for good, or has been retried `retries` times
+/// after retryable failures (with a short, growing pause between tries).
+pub(crate) async fn with_retries<T, F, Fut>(
+    retries: u32,
+    mut attempt: F,
+) -> Result<T, reqwest::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, reqwest::Error>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(e) if retryable(&e) && tries <= retries => {
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(tries))).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Sorts a final transport failure into "try later" or "refused", describing it without
+/// the URL (which may carry credentials).
+pub(crate) fn classify(provider: &str, e: &reqwest::Error) -> SmsError {
+    let what = match e.status() {
+        Some(status) => format!("{provider} answered {status}"),
+        None if e.is_timeout() => format!("{provider} timed out"),
+        None => format!("{provider} unreachable"),
+    };
+    if retryable(e) {
+        SmsError::Unavailable(what)
+    } else {
+        SmsError::Rejected(what)
+    }
+}
+
 /// Whether a failed try deserves another: network errors, timeouts and 5xx do; 4xx do not.
 pub(crate) fn retryable(err: &reqwest::Error) -> bool {
     err.is_timeout()

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use super::tencent_sign::{sign, TencentRequest, CONTENT_TYPE};
-use super::{retryable, SmsError, SmsSender};
+use super::{classify, with_retries, SmsError, SmsSender};
 use crate::domain::MobileNumber;
 
 /// Account and template settings for Tencent Cloud SMS.
@@ -136,28 +136,10 @@ impl SmsSender for TencentSms {
         ttl_minutes: u32,
     ) -> Result<(), SmsError> {
         let payload = self.payload(to, code, ttl_minutes);
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match self.try_once(&payload).await {
-                Ok(answer) => return outcome(&answer),
-                Err(e) if retryable(&e) && tries <= self.retries => {
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(tries))).await;
-                }
-                Err(e) if retryable(&e) => {
-                    return Err(SmsError::Unavailable(format!(
-                        "Tencent unreachable ({})",
-                        e.status().map_or("network".into(), |s| s.to_string())
-                    )))
-                }
-                Err(e) => {
-                    return Err(SmsError::Rejected(format!(
-                        "Tencent answered {}",
-                        e.status().map_or("?".into(), |s| s.to_string())
-                    )))
-                }
-            }
-        }
+        let answer = with_retries(self.retries, || self.try_once(&payload))
+            .await
+            .map_err(|e| classify("Tencent", &e))?;
+        outcome(&answer)
     }
 
     fn name(&self) -> &'static str {
