@@ -3,6 +3,7 @@
 //! `http`. Errors are `FlowError`, in business terms.
 
 pub mod accounts;
+pub mod app_auth;
 pub mod audit;
 pub mod cases;
 pub mod codes;
@@ -72,6 +73,23 @@ pub enum FlowError {
         /// Seconds until the lock ends.
         retry_after_secs: u64,
     },
+    /// A limit was reached; `code` says which; try again after the given seconds.
+    #[error("limit {code} reached; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// Stable code, e.g. `sms_resend_too_soon`.
+        code: &'static str,
+        /// Seconds until it may work.
+        retry_after_secs: u64,
+    },
+    /// A dependency outside our machines is down (e.g. `sms_unavailable`).
+    #[error("unavailable: {0}")]
+    Unavailable(&'static str),
+    /// The caller is not (or no longer) signed in; the code says why.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// A precondition the user must fulfil first (e.g. `consent_required`).
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     /// A fault of ours or a dependency's.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -104,6 +122,15 @@ impl Actor {
         Self {
             kind: "client",
             id: id.to_string(),
+            ip,
+        }
+    }
+
+    /// The App, acting for a case's principal.
+    pub fn app(case: &crate::domain::ids::CaseId, ip: Option<String>) -> Self {
+        Self {
+            kind: "app",
+            id: case.to_string(),
             ip,
         }
     }

@@ -280,13 +280,74 @@ impl From<crate::flow::FlowError> for ApiError {
                 "Too many wrong attempts; try again later",
             )
             .retry_after(retry_after_secs),
+            F::RateLimited {
+                code,
+                retry_after_secs,
+            } => limited(code).retry_after(retry_after_secs),
+            F::Unavailable(code) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                "短信服务暂时不可用，请稍后再试（本次不计入发送次数）",
+                "The SMS service is unavailable; try again later (this attempt does not count)",
+            )
+            .retry_after(30),
+            F::Unauthenticated(code) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                code,
+                "登录已失效，请重新获取短信验证码",
+                "Your session has ended; verify your phone again",
+            ),
+            F::Forbidden(code) => forbidden(code),
             F::Internal(e) => ApiError::internal(e),
         }
     }
 }
 
+fn limited(code: &'static str) -> ApiError {
+    let (zh, en) = match code {
+        "sms_resend_too_soon" => (
+            "验证码已发送，请稍后再重新获取",
+            "A code was just sent; wait before asking again",
+        ),
+        "sms_daily_limit" => (
+            "该手机号今日获取验证码次数已达上限，请明天再试",
+            "This number has reached today's limit of codes; try tomorrow",
+        ),
+        "sms_ip_limit" => (
+            "请求过于频繁，请稍后再试",
+            "Too many requests from this network; try later",
+        ),
+        "id_daily_limit" => (
+            "该证件今日核验次数已达上限，请明天再试",
+            "This ID number has reached today's limit of checks; try tomorrow",
+        ),
+        _ => ("请求过于频繁，请稍后再试", "Too many requests; try later"),
+    };
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, zh, en)
+}
+
+fn forbidden(code: &'static str) -> ApiError {
+    let (zh, en) = match code {
+        "consent_required" => (
+            "请先阅读并同意个人信息处理说明",
+            "Read and accept the personal information consent first",
+        ),
+        _ => ("当前不能进行此操作", "This is not allowed now"),
+    };
+    ApiError::new(StatusCode::FORBIDDEN, code, zh, en)
+}
+
 fn invalid(code: &'static str, detail: &str) -> ApiError {
     match code {
+        "sms_code_invalid" => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sms_code_invalid",
+            format!(
+                "短信验证码不正确，请重新输入（{}）",
+                detail.replace(" attempts left", " 次机会")
+            ),
+            format!("The SMS code is not correct ({detail})"),
+        ),
         "code_invalid" => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "code_invalid",
@@ -311,6 +372,21 @@ fn conflict(name: &'static str) -> ApiError {
             StatusCode::CONFLICT,
             "该图片验证码已使用",
             "This verification code was already used",
+        ),
+        "sms_code_expired" => (
+            StatusCode::GONE,
+            "短信验证码已过期，请重新获取",
+            "The SMS code expired; ask for a new one",
+        ),
+        "sms_code_dead" => (
+            StatusCode::GONE,
+            "短信验证码已失效，请重新获取",
+            "This SMS code no longer works; ask for a new one",
+        ),
+        "consent_outdated" => (
+            StatusCode::CONFLICT,
+            "同意书已更新，请重新阅读后同意",
+            "The consent text has changed; read and accept the current one",
         ),
         "case_not_open" => (
             StatusCode::CONFLICT,

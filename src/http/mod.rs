@@ -11,6 +11,9 @@
 //! | `GET /filing/v1/cases/{id}/qr.png`, `…/qr.svg` | `filing::qr` | filing system |
 //! | `POST /filing/v1/cases/{id}/redeem` | `filing::codes` | filing system |
 //! | `GET /filing/v1/cases/{id}/photos/{kind}` | `filing::codes` | filing system |
+//! | `POST /app/v1/sms`, `POST /app/v1/sessions` | `app::session` | the App |
+//! | `GET /app/v1/case` | `app::session` | the App |
+//! | `GET, POST /app/v1/consent` | `app::consent` | the App |
 //! | `GET /d/{token}` | `download` | phones (QR landing page) |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics`, `GET /openapi.json`, `GET /version` | `ops` | operators |
 //!
@@ -18,6 +21,7 @@
 //! document at the same time, so the spec cannot miss a route (a test also scans this
 //! folder for plain `.route(` calls). `http` never sees `sqlx`.
 
+pub mod app;
 pub mod download;
 pub mod error;
 pub mod extract;
@@ -56,6 +60,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     modifiers(&ApiKeyScheme),
     tags(
         (name = "filing", description = "The filing system's API: register cases, QR codes, redeem codes, pull photos, submit, cancel. `Authorization: Bearer <API key>` from `heyan client add`."),
+        (name = "app", description = "The mobile App's API: SMS phone check, session (`Authorization: Bearer <token>`), consent"),
         (name = "download", description = "The QR landing page phones open"),
         (name = "ops", description = "Health, readiness, metrics and this document"),
     ),
@@ -74,6 +79,8 @@ impl utoipa::Modify for ApiKeyScheme {
             .bearer_format("hyk_…")
             .build();
         components.add_security_scheme("api_key", SecurityScheme::Http(scheme));
+        let session = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+        components.add_security_scheme("app_session", SecurityScheme::Http(session));
     }
 }
 
@@ -82,6 +89,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .merge(filing::router())
+        .merge(app::router())
         .routes(utoipa_axum::routes!(download::landing))
         .split_for_parts()
 }

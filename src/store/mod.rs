@@ -400,6 +400,67 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes idempotency records that expired before `now`; returns how many.
     async fn delete_expired_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// The newest eligible, open case with a website whose principal's mobile has this HMAC.
+    async fn find_open_case_by_mobile(
+        &self,
+        mobile_hmac: &str,
+    ) -> Result<Option<CaseRecord>, StoreError>;
+
+    /// Stores a sent SMS code.
+    async fn insert_sms_challenge(&self, challenge: &NewSmsChallenge) -> Result<(), StoreError>;
+
+    /// The newest SMS challenge for a phone.
+    async fn latest_sms_challenge(
+        &self,
+        phone_hmac: &str,
+    ) -> Result<Option<SmsChallenge>, StoreError>;
+
+    /// Counts a wrong try; returns the tries so far.
+    async fn fail_sms_challenge(&self, id: i64, now: DateTime<Utc>) -> Result<i32, StoreError>;
+
+    /// Uses a challenge if it is still unused, under `max_attempts` and unexpired; of
+    /// concurrent callers at most one gets `true`.
+    async fn consume_sms_challenge(
+        &self,
+        id: i64,
+        max_attempts: i32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Starts an App session and marks the case's phone as verified, in one transaction.
+    async fn start_app_session(&self, session: &NewAppSession) -> Result<(), StoreError>;
+
+    /// The session with this token hash.
+    async fn find_app_session(&self, token_hash: &str) -> Result<Option<AppSession>, StoreError>;
+
+    /// Records a use of the session (idle expiry restarts).
+    async fn touch_app_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Starts a cooldown for `key` until `until` unless one is still running at `now`;
+    /// returns the running cooldown's end when it is. Atomic across instances.
+    async fn claim_cooldown(
+        &self,
+        key: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Ends a cooldown early (the action it guarded did not happen).
+    async fn release_cooldown(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Records the principal's consent (text version and hash) on the case.
+    async fn record_consent(
+        &self,
+        case_id: &CaseId,
+        version: &str,
+        text_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Opens the backend named by the URL's scheme (without migrating).

@@ -117,6 +117,10 @@ pub struct CaseRecord {
     pub scan_count: i64,
     /// Redemption is blocked until then.
     pub redeem_locked_until: Option<DateTime<Utc>>,
+    /// The consent text version the principal accepted.
+    pub consent_version: Option<String>,
+    /// Whether the App check happened in Shanghai (null until reported).
+    pub location_in_shanghai: Option<bool>,
     /// Step times.
     pub progress: Progress,
     /// Review due time.
@@ -304,4 +308,64 @@ pub enum IdempotencyState {
     Mismatch,
     /// The first request with this key is still running.
     InProgress,
+}
+
+/// An SMS code sent to a phone for a case.
+#[derive(Debug, Clone)]
+pub struct NewSmsChallenge {
+    /// HMAC of the mobile number.
+    pub phone_hmac: String,
+    /// The case the number belongs to.
+    pub case_id: CaseId,
+    /// HMAC of the code.
+    pub code_hash: String,
+    /// End of validity.
+    pub expires_at: DateTime<Utc>,
+    /// When it was sent.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An SMS challenge as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsChallenge {
+    /// Row id.
+    pub id: i64,
+    /// The case.
+    pub case_id: CaseId,
+    /// HMAC of the code.
+    pub code_hash: String,
+    /// Wrong tries so far.
+    pub attempts: i32,
+    /// End of validity.
+    pub expires_at: DateTime<Utc>,
+    /// Set once used.
+    pub consumed_at: Option<DateTime<Utc>>,
+    /// When it was sent.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new App session (only the token's hash is stored).
+#[derive(Debug, Clone)]
+pub struct NewAppSession {
+    /// SHA-256 (hex) of the bearer token.
+    pub token_hash: String,
+    /// The case it is bound to.
+    pub case_id: CaseId,
+    /// Absolute expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Start.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An App session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSession {
+    /// The case it is bound to.
+    pub case_id: CaseId,
+    /// Last use (idle expiry counts from here).
+    pub last_seen_at: DateTime<Utc>,
+    /// Absolute expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Set once revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
 }

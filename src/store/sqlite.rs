@@ -13,10 +13,11 @@ use sqlx::{FromRow, SqlitePool};
 
 use super::{
     audit_hash, backend, id_from_db, idempotency_state, kind_from_db, on_unique, roles_from_db,
-    status_from_db, AuditEntry, CaseRecord, Client, ClientKey, ConsumeOutcome, EventFailure,
-    IdempotencyStart, IdempotencyState, NewAuditEntry, NewCase, NewClient, NewClientKey, NewEvent,
-    NewReviewer, NewSingleUseToken, NewVerificationCode, OutboxEvent, PhotoRecord, Progress,
-    RedeemOutcome, Reviewer, Store, StoreError, WebsiteRecord, GENESIS_HASH,
+    status_from_db, AppSession, AuditEntry, CaseRecord, Client, ClientKey, ConsumeOutcome,
+    EventFailure, IdempotencyStart, IdempotencyState, NewAppSession, NewAuditEntry, NewCase,
+    NewClient, NewClientKey, NewEvent, NewReviewer, NewSingleUseToken, NewSmsChallenge,
+    NewVerificationCode, OutboxEvent, PhotoRecord, Progress, RedeemOutcome, Reviewer, SmsChallenge,
+    Store, StoreError, WebsiteRecord, GENESIS_HASH,
 };
 use crate::config::DatabaseKind;
 use crate::domain::case::PhotoKind;
@@ -164,6 +165,8 @@ struct CaseRow {
     download_token: String,
     scan_count: i64,
     redeem_locked_until: Option<i64>,
+    consent_version: Option<String>,
+    location_in_shanghai: Option<bool>,
     phone_verified_at: Option<i64>,
     consent_at: Option<i64>,
     liveness_at: Option<i64>,
@@ -199,6 +202,8 @@ impl TryFrom<CaseRow> for CaseRecord {
             download_token: r.download_token,
             scan_count: r.scan_count,
             redeem_locked_until: opt_from_ms(r.redeem_locked_until)?,
+            consent_version: r.consent_version,
+            location_in_shanghai: r.location_in_shanghai,
             progress: Progress {
                 phone_verified_at: opt_from_ms(r.phone_verified_at)?,
                 consent_at: opt_from_ms(r.consent_at)?,
@@ -364,9 +369,55 @@ struct IdempotencyRow {
     response_body: Option<String>,
 }
 
+#[derive(FromRow)]
+struct SmsChallengeRow {
+    id: i64,
+    case_id: String,
+    code_hash: String,
+    attempts: i32,
+    expires_at: i64,
+    consumed_at: Option<i64>,
+    created_at: i64,
+}
+
+impl TryFrom<SmsChallengeRow> for SmsChallenge {
+    type Error = StoreError;
+    fn try_from(r: SmsChallengeRow) -> Result<Self, StoreError> {
+        Ok(SmsChallenge {
+            id: r.id,
+            case_id: id_from_db(&r.case_id, CaseId::parse)?,
+            code_hash: r.code_hash,
+            attempts: r.attempts,
+            expires_at: from_ms(r.expires_at)?,
+            consumed_at: opt_from_ms(r.consumed_at)?,
+            created_at: from_ms(r.created_at)?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct AppSessionRow {
+    case_id: String,
+    last_seen_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<AppSessionRow> for AppSession {
+    type Error = StoreError;
+    fn try_from(r: AppSessionRow) -> Result<Self, StoreError> {
+        Ok(AppSession {
+            case_id: id_from_db(&r.case_id, CaseId::parse)?,
+            last_seen_at: from_ms(r.last_seen_at)?,
+            expires_at: from_ms(r.expires_at)?,
+            revoked_at: opt_from_ms(r.revoked_at)?,
+        })
+    }
+}
+
 const CASE_COLUMNS: &str = "id, client_id, filing_id, region, subject_type, subject_name_sealed,
     subject_name_masked, eligible, ineligible_reason, status, download_token, scan_count,
-    redeem_locked_until, phone_verified_at, consent_at, liveness_at, handheld_at, front_at,
+    redeem_locked_until, consent_version, location_in_shanghai, phone_verified_at, consent_at, liveness_at, handheld_at, front_at,
     back_at, code_issued_at, redeemed_at, submitted_at, due_at, decided_at, cancelled_at,
     purged_at, last_activity_at, created_at, updated_at";
 
@@ -1302,6 +1353,221 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(done.rows_affected())
+    }
+
+    async fn find_open_case_by_mobile(
+        &self,
+        mobile_hmac: &str,
+    ) -> Result<Option<CaseRecord>, StoreError> {
+        let sql = format!(
+            "select {CASE_COLUMNS} from cases where eligible = 1
+               and status in ('awaiting_app', 'code_issued', 'rejected')
+               and id in (select case_id from websites where mobile_hmac = ?)
+             order by created_at desc limit 1"
+        );
+        sqlx::query_as::<_, CaseRow>(&sql)
+            .bind(mobile_hmac)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .map(CaseRecord::try_from)
+            .transpose()
+    }
+
+    async fn insert_sms_challenge(&self, c: &NewSmsChallenge) -> Result<(), StoreError> {
+        let at = to_ms(c.created_at);
+        sqlx::query(
+            "insert into sms_challenges (phone_hmac, case_id, code_hash, expires_at, created_at, updated_at)
+             values (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.phone_hmac)
+        .bind(c.case_id.as_str())
+        .bind(&c.code_hash)
+        .bind(to_ms(c.expires_at))
+        .bind(at)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn latest_sms_challenge(
+        &self,
+        phone_hmac: &str,
+    ) -> Result<Option<SmsChallenge>, StoreError> {
+        sqlx::query_as::<_, SmsChallengeRow>(
+            "select id, case_id, code_hash, attempts, expires_at, consumed_at, created_at
+             from sms_challenges where phone_hmac = ? order by id desc limit 1",
+        )
+        .bind(phone_hmac)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .map(SmsChallenge::try_from)
+        .transpose()
+    }
+
+    async fn fail_sms_challenge(&self, id: i64, now: DateTime<Utc>) -> Result<i32, StoreError> {
+        let (attempts,): (i32,) = sqlx::query_as(
+            "update sms_challenges set attempts = attempts + 1, updated_at = ? where id = ? returning attempts",
+        )
+        .bind(to_ms(now))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .ok_or(StoreError::NotFound)?;
+        Ok(attempts)
+    }
+
+    async fn consume_sms_challenge(
+        &self,
+        id: i64,
+        max_attempts: i32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "update sms_challenges set consumed_at = ?, updated_at = ?
+             where id = ? and consumed_at is null and attempts < ? and expires_at > ?",
+        )
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .bind(id)
+        .bind(max_attempts)
+        .bind(to_ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn start_app_session(&self, session: &NewAppSession) -> Result<(), StoreError> {
+        let at = to_ms(session.created_at);
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "update cases set phone_verified_at = coalesce(phone_verified_at, ?), last_activity_at = ?, updated_at = ?
+             where id = ?",
+        )
+        .bind(at)
+        .bind(at)
+        .bind(at)
+        .bind(session.case_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query(
+            "insert into app_sessions (token_hash, case_id, last_seen_at, expires_at, created_at, updated_at)
+             values (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&session.token_hash)
+        .bind(session.case_id.as_str())
+        .bind(at)
+        .bind(to_ms(session.expires_at))
+        .bind(at)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(on_unique("session_exists"))?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn find_app_session(&self, token_hash: &str) -> Result<Option<AppSession>, StoreError> {
+        sqlx::query_as::<_, AppSessionRow>(
+            "select case_id, last_seen_at, expires_at, revoked_at from app_sessions where token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .map(AppSession::try_from)
+        .transpose()
+    }
+
+    async fn touch_app_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "update app_sessions set last_seen_at = ?, updated_at = ? where token_hash = ?",
+        )
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn claim_cooldown(
+        &self,
+        key: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        // window_start 0 marks a cooldown row; expires_at holds its end.
+        let claimed: Option<(i64,)> = sqlx::query_as(
+            "insert into rate_counters (counter_key, window_start, count, expires_at, created_at, updated_at)
+             values (?, 0, 1, ?, ?, ?)
+             on conflict (counter_key, window_start) do update
+               set count = rate_counters.count + 1, expires_at = excluded.expires_at, updated_at = excluded.updated_at
+               where rate_counters.expires_at <= ?
+             returning expires_at",
+        )
+        .bind(key)
+        .bind(to_ms(until))
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        if claimed.is_some() {
+            return Ok(None);
+        }
+        let running: Option<(i64,)> = sqlx::query_as(
+            "select expires_at from rate_counters where counter_key = ? and window_start = 0",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        running.map(|(end,)| from_ms(end)).transpose()
+    }
+
+    async fn release_cooldown(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("delete from rate_counters where counter_key = ? and window_start = 0")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn record_consent(
+        &self,
+        case_id: &CaseId,
+        version: &str,
+        text_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "update cases set consent_version = ?, consent_text_hash = ?, consent_at = ?,
+                 last_activity_at = ?, updated_at = ?
+             where id = ?",
+        )
+        .bind(version)
+        .bind(text_hash)
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .bind(case_id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod app;
 mod filing;
 mod fixtures;
 mod helpers;

@@ -1,0 +1,337 @@
+//! How the principal gets into the App: an SMS code to the mobile number filled in the
+//! filing system, exchanged for an App session bound to the case, then consent.
+//!
+//! The SMS answer is the same whether or not the number belongs to a case, and every limit
+//! applies to every number alike, so the endpoint reveals nothing about who is registered.
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use rand::Rng;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::cases::MOBILE_PURPOSE;
+use super::{audit, quota, Actor, FlowError, Services};
+use crate::domain::ids::CaseId;
+use crate::domain::MobileNumber;
+use crate::pii;
+use crate::sms::SmsError;
+use crate::store::{AppSession, CaseRecord, NewAppSession, NewSmsChallenge};
+
+/// The consent text's version; a new text gets a new version.
+pub const CONSENT_VERSION: &str = "v1";
+/// The consent text (zh-CN first, English after).
+pub const CONSENT_TEXT: &str = include_str!("../../assets/consent/zh-CN-v1.md");
+/// HMAC purpose of SMS codes.
+const SMS_CODE_PURPOSE: &str = "sms_code";
+
+/// SHA-256 (hex) of the consent text, recorded with each acceptance.
+pub fn consent_text_hash() -> String {
+    hex::encode(Sha256::digest(CONSENT_TEXT.as_bytes()))
+}
+
+/// What the App is told after asking for a code (identical for every number).
+#[derive(Debug, Clone, Copy)]
+pub struct SmsAccepted {
+    /// Least seconds before asking again.
+    pub resend_after_secs: u32,
+    /// How long a code stays valid.
+    pub expires_in_secs: u32,
+}
+
+fn phone_hmac(svc: &Services, mobile: &MobileNumber) -> String {
+    pii::lookup_hmac(&svc.keys, MOBILE_PURPOSE, mobile.as_str())
+}
+
+fn code_hash(svc: &Services, phone: &str, code: &str) -> String {
+    pii::lookup_hmac(&svc.keys, SMS_CODE_PURPOSE, &format!("{phone}:{code}"))
+}
+
+fn retry_after(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    (until - now).num_seconds().max(1).unsigned_abs()
+}
+
+/// Sends a code when `mobile` is the principal's number of an open eligible case.
+pub async fn send_sms_code(
+    svc: &Services,
+    mobile: &MobileNumber,
+    ip: Option<&str>,
+) -> Result<SmsAccepted, FlowError> {
+    let policy = &svc.settings.app;
+    let now = svc.clock.now();
+    let phone = phone_hmac(svc, mobile);
+    let ip_key = format!("sms_ip:{}", ip.unwrap_or("unknown"));
+    quota::take(
+        svc.store.as_ref(),
+        &ip_key,
+        policy.sms_per_ip_per_hour,
+        Duration::hours(1),
+        now,
+    )
+    .await
+    .map_err(|e| relabel(e, "sms_ip_limit"))?;
+    let day_key = format!("sms_phone:{phone}");
+    let day = now.duration_trunc(Duration::days(1)).unwrap_or(now);
+    if svc.store.get_counter(&day_key, day).await? >= i64::from(policy.sms_per_phone_per_day) {
+        let until = day + Duration::days(1);
+        return Err(FlowError::RateLimited {
+            code: "sms_daily_limit",
+            retry_after_secs: retry_after(until, now),
+        });
+    }
+    let cooldown_key = format!("sms_cooldown:{phone}");
+    let cooldown_end = now + Duration::seconds(i64::from(policy.sms_resend_secs));
+    if let Some(until) = svc
+        .store
+        .claim_cooldown(&cooldown_key, cooldown_end, now)
+        .await?
+    {
+        return Err(FlowError::RateLimited {
+            code: "sms_resend_too_soon",
+            retry_after_secs: retry_after(until, now),
+        });
+    }
+    if let Err(e) = deliver(svc, mobile, &phone, now).await {
+        // An outage is not the user's fault: the send does not count.
+        svc.store.release_cooldown(&cooldown_key).await?;
+        return Err(e);
+    }
+    svc.store
+        .increment_counter(&day_key, day, day + Duration::days(2), now)
+        .await?;
+    Ok(SmsAccepted {
+        resend_after_secs: policy.sms_resend_secs,
+        expires_in_secs: policy.sms_code_ttl_minutes * 60,
+    })
+}
+
+/// Stores and sends a code when the number belongs to a case; does nothing otherwise.
+async fn deliver(
+    svc: &Services,
+    mobile: &MobileNumber,
+    phone: &str,
+    now: DateTime<Utc>,
+) -> Result<(), FlowError> {
+    let Some(case) = find_case(svc, mobile).await? else {
+        tracing::info!(sms.to = %mobile, "SMS code requested for a number without an open case");
+        return Ok(());
+    };
+    let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
+    let ttl = svc.settings.app.sms_code_ttl_minutes;
+    let challenge = NewSmsChallenge {
+        phone_hmac: phone.to_owned(),
+        case_id: case.id.clone(),
+        code_hash: code_hash(svc, phone, &code),
+        expires_at: now + Duration::minutes(i64::from(ttl)),
+        created_at: now,
+    };
+    svc.store.insert_sms_challenge(&challenge).await?;
+    match svc.sms.send_code(mobile, &code, ttl).await {
+        Ok(()) => {
+            metrics::counter!("sms_sent_total", "provider" => svc.sms.name()).increment(1);
+            Ok(())
+        }
+        Err(SmsError::Unavailable(why)) => {
+            tracing::error!(provider = svc.sms.name(), error = %why, "SMS provider unavailable");
+            Err(FlowError::Unavailable("sms_unavailable"))
+        }
+        Err(SmsError::Rejected(why)) => Err(FlowError::Internal(anyhow::anyhow!(
+            "SMS provider refused: {why}"
+        ))),
+    }
+}
+
+async fn find_case(svc: &Services, mobile: &MobileNumber) -> Result<Option<CaseRecord>, FlowError> {
+    for mac in svc
+        .keys
+        .hmac_all(MOBILE_PURPOSE, mobile.as_str().as_bytes())
+    {
+        if let Some(case) = svc
+            .store
+            .find_open_case_by_mobile(&hex::encode(mac))
+            .await?
+        {
+            return Ok(Some(case));
+        }
+    }
+    Ok(None)
+}
+
+fn relabel(err: FlowError, code: &'static str) -> FlowError {
+    match err {
+        FlowError::Locked { retry_after_secs } => FlowError::RateLimited {
+            code,
+            retry_after_secs,
+        },
+        other => other,
+    }
+}
+
+/// A new App session: the bearer token (shown once) and the case it opens.
+#[derive(Debug)]
+pub struct SessionStarted {
+    /// The bearer token; only its hash is stored.
+    pub token: String,
+    /// Absolute expiry.
+    pub expires_at: DateTime<Utc>,
+    /// The case.
+    pub case: CaseRecord,
+}
+
+/// Exchanges a correct SMS code for a session. A wrong code says how many tries remain; a
+/// dead or expired one says to ask for a new code.
+pub async fn start_session(
+    svc: &Services,
+    mobile: &MobileNumber,
+    code: &str,
+    ip: Option<&str>,
+) -> Result<SessionStarted, FlowError> {
+    let now = svc.clock.now();
+    let policy = &svc.settings.app;
+    let phone = phone_hmac(svc, mobile);
+    let challenge = svc.store.latest_sms_challenge(&phone).await?;
+    let Some(challenge) = challenge.filter(|c| c.consumed_at.is_none()) else {
+        return Err(FlowError::Conflict("sms_code_dead"));
+    };
+    let max = i32::try_from(policy.sms_max_attempts).unwrap_or(i32::MAX);
+    if challenge.attempts >= max {
+        return Err(FlowError::Conflict("sms_code_dead"));
+    }
+    if challenge.expires_at <= now {
+        return Err(FlowError::Conflict("sms_code_expired"));
+    }
+    charge_id_number(svc, &challenge.case_id, now).await?;
+    let typed = code_hash(svc, &phone, code.trim());
+    if !bool::from(typed.as_bytes().ct_eq(challenge.code_hash.as_bytes())) {
+        let attempts = svc.store.fail_sms_challenge(challenge.id, now).await?;
+        let left = (max - attempts).max(0);
+        return Err(if left == 0 {
+            FlowError::Conflict("sms_code_dead")
+        } else {
+            FlowError::Invalid {
+                field: "code".into(),
+                code: "sms_code_invalid",
+                message: format!("{left} attempts left"),
+            }
+        });
+    }
+    if !svc
+        .store
+        .consume_sms_challenge(challenge.id, max, now)
+        .await?
+    {
+        return Err(FlowError::Conflict("sms_code_dead"));
+    }
+    let token = new_token();
+    let expires_at = now + Duration::minutes(i64::from(policy.session_max_minutes));
+    let session = NewAppSession {
+        token_hash: token_hash(&token),
+        case_id: challenge.case_id.clone(),
+        expires_at,
+        created_at: now,
+    };
+    svc.store.start_app_session(&session).await?;
+    let actor = Actor::app(&challenge.case_id, ip.map(str::to_owned));
+    audit::record(
+        svc.store.as_ref(),
+        &actor,
+        "app.phone_verified",
+        Some(&challenge.case_id),
+        json!({}),
+        now,
+    )
+    .await?;
+    let case = svc.store.get_case(&challenge.case_id).await?;
+    Ok(SessionStarted {
+        token,
+        expires_at,
+        case,
+    })
+}
+
+/// At most `verifications_per_id_per_day` code checks per ID number per day, across phones.
+async fn charge_id_number(
+    svc: &Services,
+    case: &CaseId,
+    now: DateTime<Utc>,
+) -> Result<(), FlowError> {
+    let websites = svc.store.list_websites(case).await?;
+    let Some(first) = websites.first() else {
+        return Ok(());
+    };
+    let key = format!("verify_id:{}", first.id_number_hmac);
+    quota::take(
+        svc.store.as_ref(),
+        &key,
+        svc.settings.app.verifications_per_id_per_day,
+        Duration::days(1),
+        now,
+    )
+    .await
+    .map_err(|e| relabel(e, "id_daily_limit"))
+}
+
+fn new_token() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::rngs::OsRng.gen();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256 (hex) of a session token: tokens carry 256 random bits, so a plain hash suffices.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The case behind a bearer token, when the session is alive (idle and absolute expiry).
+pub async fn authenticate(
+    svc: &Services,
+    token: &str,
+) -> Result<(AppSession, CaseRecord), FlowError> {
+    let hash = token_hash(token);
+    let session = svc
+        .store
+        .find_app_session(&hash)
+        .await?
+        .ok_or(FlowError::Unauthenticated("session_invalid"))?;
+    let now = svc.clock.now();
+    let idle = Duration::minutes(i64::from(svc.settings.app.session_idle_minutes));
+    if session.revoked_at.is_some()
+        || session.expires_at <= now
+        || session.last_seen_at + idle <= now
+    {
+        return Err(FlowError::Unauthenticated("session_expired"));
+    }
+    svc.store.touch_app_session(&hash, now).await?;
+    let case = svc.store.get_case(&session.case_id).await?;
+    if !case.status.is_open() {
+        return Err(FlowError::Unauthenticated("case_closed"));
+    }
+    Ok((session, case))
+}
+
+/// Records acceptance of the current consent text; an outdated version or hash is refused.
+pub async fn accept_consent(
+    svc: &Services,
+    case: &CaseRecord,
+    version: &str,
+    text_hash: &str,
+    actor: &Actor,
+) -> Result<(), FlowError> {
+    if version != CONSENT_VERSION || text_hash != consent_text_hash() {
+        return Err(FlowError::Conflict("consent_outdated"));
+    }
+    let now = svc.clock.now();
+    svc.store
+        .record_consent(&case.id, version, text_hash, now)
+        .await?;
+    audit::record(
+        svc.store.as_ref(),
+        actor,
+        "app.consent_accepted",
+        Some(&case.id),
+        json!({ "version": version, "text_sha256": text_hash }),
+        now,
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! The App's phone check, session and consent, through real HTTP, with a local SMS
+//! gateway (the `http` provider) that checks heyan's signature and records the codes.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use heyan::clock::ManualClock;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, json, spawn_app_at, TestApp};
+use crate::receiver::{self, Receiver};
+use crate::support::TestDb;
+
+crate::on_both_databases!(crate::app::cases =>
+    a_registered_number_gets_a_code_and_every_number_gets_the_same_answer,
+    a_resend_within_a_minute_is_refused_for_every_number_alike,
+    the_daily_limit_per_phone_holds,
+    a_wrong_code_says_how_many_tries_remain_and_the_right_one_opens_a_session,
+    a_code_dies_after_five_wrong_tries_and_expires_after_five_minutes,
+    sessions_end_when_idle_and_at_their_absolute_limit,
+    consent_is_recorded_only_for_the_current_text,
+    a_provider_outage_is_a_503_that_does_not_count,
+);
+
+const MOBILE: &str = "13812345678";
+
+struct Phone {
+    app: TestApp,
+    gateway: Receiver,
+    clock: Arc<ManualClock>,
+}
+
+async fn start(db: TestDb, tweak: impl FnOnce(&mut heyan::config::Settings)) -> Phone {
+    let gateway = receiver::start(0).await;
+    *gateway.inbox.secret.lock().expect("lock") = "gateway-secret".into();
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let url = gateway.url.clone();
+    let app = spawn_app_at(db, clock.clone(), move |s| {
+        s.sms.provider = heyan::config::SmsProvider::Http;
+        s.sms.http_url = Some(url);
+        s.sms.http_secret = Some("gateway-secret".to_owned().into());
+        tweak(s);
+    })
+    .await;
+    let client = app.add_client("p", None).await;
+    app.eligible_case(&client, "APP-1").await;
+    Phone {
+        app,
+        gateway,
+        clock,
+    }
+}
+
+impl Phone {
+    async fn request_sms(&self, mobile: &str) -> reqwest::Response {
+        self.app
+            .request(Method::POST, "/app/v1/sms")
+            .json(&json!({ "mobile": mobile }))
+            .send()
+            .await
+            .expect("sent")
+    }
+
+    fn codes(&self) -> Vec<Value> {
+        self.gateway.inbox.accepted.lock().expect("lock").clone()
+    }
+
+    fn last_code(&self) -> String {
+        self.codes()
+            .last()
+            .and_then(|m| m["code"].as_str().map(str::to_owned))
+            .expect("a code was sent")
+    }
+
+    async fn sign_in(&self, code: &str) -> reqwest::Response {
+        let body = json!({ "mobile": MOBILE, "code": code });
+        self.app
+            .request(Method::POST, "/app/v1/sessions")
+            .json(&body)
+            .send()
+            .await
+            .expect("sent")
+    }
+
+    async fn session(&self) -> String {
+        assert_eq!(self.request_sms(MOBILE).await.status(), 202);
+        let response = self.sign_in(&self.last_code()).await;
+        assert_eq!(response.status(), 201);
+        json(response).await["token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    async fn get_case(&self, token: &str) -> reqwest::Response {
+        self.app
+            .request(Method::GET, "/app/v1/case")
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("sent")
+    }
+}
+
+fn wrong(code: &str) -> String {
+    if code == "000000" {
+        "000001".into()
+    } else {
+        "000000".into()
+    }
+}
+
+pub mod cases {
+    use super::*;
+
+    pub async fn a_registered_number_gets_a_code_and_every_number_gets_the_same_answer(db: TestDb) {
+        let phone = start(db, |_| {}).await;
+        let registered = phone.request_sms("+86 138-1234-5678").await;
+        assert_eq!(registered.status(), 202);
+        let registered = json(registered).await;
+        let sent = phone.codes();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0]["to"], MOBILE);
+        assert!(sent[0]["code"]
+            .as_str()
+            .is_some_and(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())));
+        assert_eq!(sent[0]["ttl_minutes"], 5);
+        assert_eq!(phone.gateway.inbox.bad_signatures.load(Ordering::SeqCst), 0);
+
+        let stranger = phone.request_sms("13900001111").await;
+        assert_eq!(stranger.status(), 202);
+        assert_eq!(
+            json(stranger).await,
+            registered,
+            "the same answer for an unregistered number"
+        );
+        assert_eq!(
+            phone.codes().len(),
+            1,
+            "nothing sent to an unregistered number"
+        );
+        let bad = phone.request_sms("12345").await;
+        assert_error(bad, 422, "invalid_mobile").await;
+    }
+
+    pub async fn a_resend_within_a_minute_is_refused_for_every_number_alike(db: TestDb) {
+        let phone = start(db, |_| {}).await;
+        for mobile in [MOBILE, "13900001111"] {
+            assert_eq!(phone.request_sms(mobile).await.status(), 202);
+            let again = phone.request_sms(mobile).await;
+            let retry: u64 = again.headers()["retry-after"]
+                .to_str()
+                .expect("ascii")
+                .parse()
+                .expect("secs");
+            assert!((1..=60).contains(&retry), "{mobile}: {retry}");
+            assert_error(again, 429, "sms_resend_too_soon").await;
+        }
+        phone.clock.advance(Duration::seconds(61));
+        assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
+        assert_eq!(phone.codes().len(), 2);
+    }
+
+    pub async fn the_daily_limit_per_phone_holds(db: TestDb) {
+        let phone = start(db, |s| s.app.sms_per_phone_per_day = 2).await;
+        for _ in 0..2 {
+            assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
+            phone.clock.advance(Duration::seconds(61));
+        }
+        assert_error(phone.request_sms(MOBILE).await, 429, "sms_daily_limit").await;
+        assert_eq!(phone.codes().len(), 2);
+    }
+
+    pub async fn a_wrong_code_says_how_many_tries_remain_and_the_right_one_opens_a_session(
+        db: TestDb,
+    ) {
+        let phone = start(db, |_| {}).await;
+        assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
+        let code = phone.last_code();
+        let err = assert_error(phone.sign_in(&wrong(&code)).await, 422, "sms_code_invalid").await;
+        assert!(
+            err["message_en"]
+                .as_str()
+                .is_some_and(|m| m.contains("4 attempts left")),
+            "{err}"
+        );
+        let response = phone.sign_in(&code).await;
+        assert_eq!(response.status(), 201);
+        let session = json(response).await;
+        assert_eq!(session["case"]["next_step"], "consent");
+        assert_eq!(session["case"]["steps"][0]["done"], true);
+        let token = session["token"].as_str().expect("token");
+        let case = phone.get_case(token).await;
+        assert_eq!(case.status(), 200);
+        assert_eq!(json(case).await["websites"], json!(["site0.example.cn"]));
+        assert_error(phone.sign_in(&code).await, 410, "sms_code_dead").await;
+        assert_error(phone.get_case("not-a-token").await, 401, "session_invalid").await;
+        let anonymous = phone
+            .app
+            .request(Method::GET, "/app/v1/case")
+            .send()
+            .await
+            .expect("sent");
+        assert_error(anonymous, 401, "session_required").await;
+    }
+
+    pub async fn a_code_dies_after_five_wrong_tries_and_expires_after_five_minutes(db: TestDb) {
+        let phone = start(db, |_| {}).await;
+        assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
+        let code = phone.last_code();
+        for _ in 0..4 {
+            assert_error(phone.sign_in(&wrong(&code)).await, 422, "sms_code_invalid").await;
+        }
+        assert_error(phone.sign_in(&wrong(&code)).await, 410, "sms_code_dead").await;
+        assert_error(phone.sign_in(&code).await, 410, "sms_code_dead").await;
+
+        phone.clock.advance(Duration::seconds(61));
+        assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
+        phone.clock.advance(Duration::minutes(5));
+        assert_error(
+            phone.sign_in(&phone.last_code()).await,
+            410,
+            "sms_code_expired",
+        )
+        .await;
+    }
+
+    pub async fn sessions_end_when_idle_and_at_their_absolute_limit(db: TestDb) {
+        let phone = start(db, |_| {}).await;
+        let token = phone.session().await;
+        phone.clock.advance(Duration::minutes(31));
+        assert_error(phone.get_case(&token).await, 401, "session_expired").await;
+
+        phone.clock.advance(Duration::seconds(61));
+        let token = phone.session().await;
+        for _ in 0..5 {
+            phone.clock.advance(Duration::minutes(20));
+            assert_eq!(
+                phone.get_case(&token).await.status(),
+                200,
+                "kept alive by use"
+            );
+        }
+        phone.clock.advance(Duration::minutes(20));
+        assert_error(phone.get_case(&token).await, 401, "session_expired").await;
+    }
+
+    pub async fn consent_is_recorded_only_for_the_current_text(db: TestDb) {
+        let phone = start(db, |_| {}).await;
+        let token = phone.session().await;
+        let consent = json(phone.app.get("/app/v1/consent").await).await;
+        assert_eq!(consent["version"], "v1");
+        assert!(consent["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("敏感个人信息")));
+        let post = |body: Value| {
+            phone
+                .app
+                .request(Method::POST, "/app/v1/consent")
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+        };
+        let stale = post(json!({ "version": "v1", "text_sha256": "0".repeat(64) }))
+            .await
+            .expect("sent");
+        assert_error(stale, 409, "consent_outdated").await;
+        let accepted = post(json!({ "version": "v1", "text_sha256": consent["text_sha256"] }))
+            .await
+            .expect("sent");
+        assert_eq!(accepted.status(), 200);
+        let steps = json(accepted).await;
+        assert_eq!(steps["steps"][1]["done"], true);
+        assert_eq!(steps["next_step"], "liveness");
+        let case_id = phone
+            .app
+            .state
+            .store
+            .find_open_case_by_mobile(&heyan::pii::lookup_hmac(
+                &phone.app.state.keys,
+                "mobile",
+                MOBILE,
+            ))
+            .await
+            .expect("query")
+            .expect("case")
+            .id;
+        let audit = phone
+            .app
+            .state
+            .store
+            .list_audit(Some(&case_id), 0, 100)
+            .await
+            .expect("audit");
+        let actions: Vec<&str> = audit.iter().map(|e| e.entry.action.as_str()).collect();
+        assert!(
+            actions.contains(&"app.phone_verified") && actions.contains(&"app.consent_accepted"),
+            "{actions:?}"
+        );
+    }
+
+    pub async fn a_provider_outage_is_a_503_that_does_not_count(db: TestDb) {
+        let phone = start(db, |s| s.sms.retries = 1).await;
+        phone.gateway.inbox.fail_next.store(2, Ordering::SeqCst);
+        let down = phone.request_sms(MOBILE).await;
+        assert_error(down, 503, "sms_unavailable").await;
+        let again = phone.request_sms(MOBILE).await;
+        assert_eq!(again.status(), 202, "the failed send started no cooldown");
+        assert_eq!(phone.codes().len(), 1);
+    }
+}
