@@ -47,6 +47,9 @@ enum Command {
     /// Manage reviewer accounts.
     #[command(subcommand)]
     Reviewer(ReviewerCommand),
+    /// Check the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Print the OpenAPI document (JSON) and exit.
     Openapi,
     /// Run the photo pipeline on one file: print the checks and stage timings, write the
@@ -125,6 +128,13 @@ enum ReviewerCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the whole hash chain and report the first broken link (exit 1 when broken).
+    /// Deleting the newest entries cannot be detected from the chain alone.
+    Verify,
+}
+
 /// Entry point used by `main`.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -177,6 +187,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
         }
         Command::Client(cmd) => client(cmd, &settings).await,
         Command::Reviewer(cmd) => reviewer(cmd, &settings).await,
+        Command::Audit(cmd) => audit(cmd, &settings).await,
         #[cfg(feature = "photo-pipeline")]
         Command::Photo {
             input,
@@ -391,6 +402,26 @@ async fn reviewer(cmd: ReviewerCommand, settings: &Settings) -> anyhow::Result<(
         eprintln!("The password is shown only once.");
     }
     Ok(())
+}
+
+async fn audit(cmd: AuditCommand, settings: &Settings) -> anyhow::Result<()> {
+    let AuditCommand::Verify = cmd;
+    let store = open_store(settings).await?;
+    let report = crate::flow::audit::verify(store.as_ref())
+        .await
+        .context("reading the audit log")?;
+    match report.first_broken {
+        None => {
+            println!("audit chain OK: {} entries", report.entries);
+            Ok(())
+        }
+        Some(broken) => Err(anyhow::anyhow!(
+            "audit chain BROKEN at entry {}: {} ({})",
+            broken.seq,
+            broken.problem,
+            broken.detail
+        )),
+    }
 }
 
 fn read_password_line() -> anyhow::Result<SecretString> {

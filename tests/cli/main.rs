@@ -423,6 +423,8 @@ fn every_command_has_help() {
         &["client", "revoke"],
         &["reviewer"],
         &["reviewer", "add"],
+        &["audit"],
+        &["audit", "verify"],
         &["openapi"],
     ];
     for command in commands {
@@ -436,6 +438,59 @@ fn every_command_has_help() {
             stdout(&out)
         );
     }
+}
+
+#[tokio::test]
+async fn audit_verify_passes_an_intact_chain_and_names_the_first_broken_link() {
+    let db = TestDb::sqlite().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let vars = [("HEYAN_DATABASE__URL", db.url())];
+    let verify = || run(dir.path(), &["audit", "verify"], &vars);
+
+    let empty = verify();
+    assert!(empty.status.success(), "{}", stderr(&empty));
+    assert_eq!(stdout(&empty).trim(), "audit chain OK: 0 entries");
+
+    // No command writes audit entries yet, so they come through the library.
+    let store = db.store();
+    for n in 1..=5 {
+        let entry = heyan::store::NewAuditEntry {
+            at: chrono::Utc::now(),
+            actor_type: "system".into(),
+            actor_id: "heyan".into(),
+            action: "test.appended".into(),
+            case_id: None,
+            ip: None,
+            details: format!("{{\"n\":{n}}}"),
+        };
+        store.append_audit(&entry).await.expect("append");
+    }
+    let intact = verify();
+    assert!(intact.status.success(), "{}", stderr(&intact));
+    assert_eq!(stdout(&intact).trim(), "audit chain OK: 5 entries");
+
+    let edit = r#"update audit_log set details = '{"x":1}' where seq = 2"#;
+    assert_eq!(db.execute_sql(edit).await, 1);
+    assert_clean_failure(
+        &verify(),
+        1,
+        &["audit chain BROKEN at entry 2: hash_mismatch ("],
+    );
+
+    let undo = r#"update audit_log set details = '{"n":2}' where seq = 2"#;
+    assert_eq!(db.execute_sql(undo).await, 1);
+    assert!(
+        verify().status.success(),
+        "the original content verifies again"
+    );
+
+    assert_eq!(
+        db.execute_sql("delete from audit_log where seq = 4").await,
+        1
+    );
+    let gap = verify();
+    assert_clean_failure(&gap, 1, &["audit chain BROKEN at entry 4: gap ("]);
+    assert!(stdout(&gap).is_empty(), "no OK line: {}", stdout(&gap));
 }
 
 #[test]

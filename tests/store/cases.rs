@@ -7,6 +7,7 @@ use heyan::clock::to_millis;
 use heyan::domain::case::{CaseStatus, PhotoKind};
 use heyan::domain::ids::{CaseId, ClientId, ClientKeyId, EventId, ReviewerId};
 use heyan::domain::role::Role;
+use heyan::flow::audit::{self, BrokenLink};
 use heyan::store::{
     audit_hash, ConsumeOutcome, EventFailure, IdempotencyStart, IdempotencyState, NewAuditEntry,
     NewCase, NewClient, NewClientKey, NewEvent, NewReviewer, NewSingleUseToken,
@@ -509,6 +510,122 @@ pub async fn concurrent_audit_appends_form_one_unbroken_chain(db: TestDb) {
         );
         prev = e.hash.clone();
     }
+}
+
+/// Appends `n` entries (seq 1..=n on a fresh database).
+async fn append_audit_entries(store: &dyn Store, n: usize) {
+    for i in 0..n {
+        let entry = NewAuditEntry {
+            at: now(),
+            actor_type: "system".into(),
+            actor_id: "heyan".into(),
+            action: "test.appended".into(),
+            case_id: Some(format!("case_{i}")),
+            ip: Some("192.0.2.1".into()),
+            details: format!("{{\"n\":{i}}}"),
+        };
+        store.append_audit(&entry).await.expect("append");
+    }
+}
+
+/// The first broken link `verify` reports, with the count of intact entries before it.
+async fn audit_break(store: &dyn Store) -> (u64, BrokenLink) {
+    let report = audit::verify(store).await.expect("verify");
+    let broken = report
+        .first_broken
+        .unwrap_or_else(|| panic!("the tampering went unnoticed: {} entries", report.entries));
+    (report.entries, broken)
+}
+
+pub async fn audit_verify_accepts_an_intact_chain_across_pages(db: TestDb) {
+    let store = db.store();
+    let empty = audit::verify(store.as_ref()).await.expect("verify");
+    assert_eq!((empty.entries, empty.first_broken), (0, None), "empty log");
+    append_audit_entries(store.as_ref(), 5).await;
+    let report = audit::verify(store.as_ref()).await.expect("verify");
+    assert_eq!((report.entries, &report.first_broken), (5, &None));
+    for page_size in [1, 2, 4, 5, 6] {
+        let paged = audit::verify_in_pages(store.as_ref(), page_size)
+            .await
+            .expect("verify");
+        assert_eq!(paged, report, "pages of {page_size}");
+    }
+}
+
+pub async fn audit_verify_names_an_edited_entry(db: TestDb) {
+    let store = db.store();
+    append_audit_entries(store.as_ref(), 5).await;
+    let edited = db
+        .execute_sql(r#"update audit_log set details = '{"x":1}' where seq = 3"#)
+        .await;
+    assert_eq!(edited, 1);
+    let (entries, broken) = audit_break(store.as_ref()).await;
+    assert_eq!(
+        (entries, broken.seq, broken.problem),
+        (2, 3, "hash_mismatch"),
+        "{broken:?}"
+    );
+    let paged = audit::verify_in_pages(store.as_ref(), 2)
+        .await
+        .expect("verify");
+    assert_eq!(
+        paged.first_broken,
+        Some(broken),
+        "the page boundary changes nothing"
+    );
+}
+
+pub async fn audit_verify_reports_a_deleted_entry_as_a_gap(db: TestDb) {
+    let store = db.store();
+    append_audit_entries(store.as_ref(), 5).await;
+    assert_eq!(
+        db.execute_sql("delete from audit_log where seq = 3").await,
+        1
+    );
+    let (entries, broken) = audit_break(store.as_ref()).await;
+    assert_eq!(
+        (entries, broken.seq, broken.problem),
+        (2, 3, "gap"),
+        "{broken:?}"
+    );
+    assert_eq!(
+        db.execute_sql("delete from audit_log where seq = 1").await,
+        1
+    );
+    let (entries, broken) = audit_break(store.as_ref()).await;
+    assert_eq!(
+        (entries, broken.seq, broken.problem),
+        (0, 1, "gap"),
+        "{broken:?}"
+    );
+}
+
+pub async fn audit_verify_reports_an_edited_prev_hash(db: TestDb) {
+    let store = db.store();
+    append_audit_entries(store.as_ref(), 5).await;
+    let forged = format!(
+        "update audit_log set prev_hash = '{}' where seq = 4",
+        "1".repeat(64)
+    );
+    assert_eq!(db.execute_sql(&forged).await, 1);
+    let (entries, broken) = audit_break(store.as_ref()).await;
+    assert_eq!(
+        (entries, broken.seq, broken.problem),
+        (3, 4, "prev_hash_mismatch"),
+        "{broken:?}"
+    );
+}
+
+/// Documents the limit of a bare chain: removing the newest entry leaves a valid chain.
+pub async fn audit_verify_cannot_see_a_deleted_last_entry(db: TestDb) {
+    let store = db.store();
+    append_audit_entries(store.as_ref(), 5).await;
+    assert_eq!(
+        db.execute_sql("delete from audit_log where seq = 5").await,
+        1
+    );
+    let report = audit::verify(store.as_ref()).await.expect("verify");
+    assert_eq!((report.entries, report.first_broken), (4, None));
 }
 
 pub async fn a_leased_event_is_not_handed_out_twice(db: TestDb) {

@@ -87,6 +87,29 @@ impl TestDb {
         self.dir.path()
     }
 
+    /// Runs one SQL statement on its own connection, past the store (to tamper with rows
+    /// as an intruder would); returns the rows affected.
+    pub async fn execute_sql(&self, sql: &str) -> u64 {
+        let done = if self.postgres.is_some() {
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect to the test database");
+            sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .map(|r| r.rows_affected())
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                .await
+                .expect("connect to the test database");
+            sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .map(|r| r.rows_affected())
+        };
+        done.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// Drops a PostgreSQL database now (to test how heyan copes with a lost database).
     pub async fn drop_postgres_now(&self) {
         if let Some((admin_url, name)) = &self.postgres {
