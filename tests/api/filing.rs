@@ -95,25 +95,14 @@ pub mod cases {
             .await
             .expect("sent");
         assert_error(unknown, 401, "unknown_api_key").await;
-        assert_eq!(
-            app.as_client(&client, Method::GET, path)
-                .send()
-                .await
-                .expect("sent")
-                .status(),
-            404
-        );
+        assert_eq!(app.send_as(&client, Method::GET, path).await.status(), 404);
 
         app.state
             .store
             .revoke_client(&client.id, app.state.clock.now())
             .await
             .expect("revoke");
-        let revoked = app
-            .as_client(&client, Method::GET, path)
-            .send()
-            .await
-            .expect("sent");
+        let revoked = app.send_as(&client, Method::GET, path).await;
         assert_error(revoked, 401, "revoked_api_key").await;
     }
 
@@ -260,24 +249,20 @@ pub mod cases {
             );
             let id = case["case_id"].as_str().expect("id");
             let qr = app
-                .as_client(
+                .send_as(
                     &client,
                     Method::GET,
                     &format!("/filing/v1/cases/{id}/qr.png"),
                 )
-                .send()
-                .await
-                .expect("sent");
+                .await;
             assert_error(qr, 409, "case_ineligible").await;
             let submit = app
-                .as_client(
+                .send_as(
                     &client,
                     Method::POST,
                     &format!("/filing/v1/cases/{id}/submit"),
                 )
-                .send()
-                .await
-                .expect("sent");
+                .await;
             assert_error(submit, 409, "case_ineligible").await;
         }
         let same_person_twice = app
@@ -366,25 +351,21 @@ pub mod cases {
         assert_eq!(theirs, malformed);
         for path in ["qr.png", "photos/front"] {
             let r = app
-                .as_client(
+                .send_as(
                     &stranger,
                     Method::GET,
                     &format!("/filing/v1/cases/{case}/{path}"),
                 )
-                .send()
-                .await
-                .expect("sent");
+                .await;
             assert_error(r, 404, "not_found").await;
         }
         let delete = app
-            .as_client(
+            .send_as(
                 &stranger,
                 Method::DELETE,
                 &format!("/filing/v1/cases/{case}"),
             )
-            .send()
-            .await
-            .expect("sent");
+            .await;
         assert_error(delete, 404, "not_found").await;
         assert_eq!(
             json(app.get_case(&owner, &case).await).await["status"],
@@ -398,10 +379,8 @@ pub mod cases {
         let client = app.add_client("p", None).await;
         let case = app.eligible_case(&client, "BA-6").await;
         let response = app
-            .as_client(&client, Method::GET, "/filing/v1/filings/BA-6")
-            .send()
-            .await
-            .expect("sent");
+            .send_as(&client, Method::GET, "/filing/v1/filings/BA-6")
+            .await;
         assert_eq!(response.status(), 200);
         let body = json(response).await;
         assert_eq!(body["case_id"], case.as_str());
@@ -459,14 +438,12 @@ pub mod cases {
             .to_owned();
         for size in [128, 512, 2048] {
             let r = app
-                .as_client(
+                .send_as(
                     &client,
                     Method::GET,
                     &format!("/filing/v1/cases/{case}/qr.png?size={size}"),
                 )
-                .send()
-                .await
-                .expect("sent");
+                .await;
             assert_eq!(r.status(), 200);
             assert_eq!(r.headers()["content-type"], "image/png");
             let png = r.bytes().await.expect("bytes");
@@ -479,27 +456,23 @@ pub mod cases {
         let client = app.add_client("p", None).await;
         let case = app.eligible_case(&client, "BA-11").await;
         let r = app
-            .as_client(
+            .send_as(
                 &client,
                 Method::GET,
                 &format!("/filing/v1/cases/{case}/qr.svg"),
             )
-            .send()
-            .await
-            .expect("sent");
+            .await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], "image/svg+xml");
         assert!(r.text().await.expect("text").contains("<svg"));
         for bad in ["size=127", "size=2049", "size=big"] {
             let r = app
-                .as_client(
+                .send_as(
                     &client,
                     Method::GET,
                     &format!("/filing/v1/cases/{case}/qr.png?{bad}"),
                 )
-                .send()
-                .await
-                .expect("sent");
+                .await;
             assert_eq!(r.status(), 400, "{bad}");
         }
     }
@@ -564,10 +537,8 @@ pub mod cases {
                 .contains("lang=\"zh-CN\""),
             "a friendly page, not JSON"
         );
-        app.as_client(&client, Method::DELETE, &format!("/filing/v1/cases/{case}"))
-            .send()
-            .await
-            .expect("sent");
+        app.send_as(&client, Method::DELETE, &format!("/filing/v1/cases/{case}"))
+            .await;
         let (status, _) = page("Mozilla/5.0 (Linux; Android 14)").await;
         assert_eq!(status, 404, "a cancelled case's code has expired");
     }
@@ -709,10 +680,7 @@ pub mod cases {
         let code = finish_app(&app, &case).await;
         let path = format!("/filing/v1/cases/{case}/photos/front");
         assert_error(
-            app.as_client(&client, Method::GET, &path)
-                .send()
-                .await
-                .expect("sent"),
+            app.send_as(&client, Method::GET, &path).await,
             409,
             "code_not_redeemed",
         )
@@ -726,11 +694,7 @@ pub mod cases {
             .expect("front")
             .clone();
 
-        let r = app
-            .as_client(&client, Method::GET, &path)
-            .send()
-            .await
-            .expect("sent");
+        let r = app.send_as(&client, Method::GET, &path).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], "image/jpeg");
         assert_eq!(r.headers()["cache-control"], "no-store");
@@ -753,14 +717,12 @@ pub mod cases {
             .expect("sent");
         assert_eq!(again.status(), 304);
         assert_error(
-            app.as_client(
+            app.send_as(
                 &client,
                 Method::GET,
                 &format!("/filing/v1/cases/{case}/photos/selfie"),
             )
-            .send()
-            .await
-            .expect("sent"),
+            .await,
             404,
             "not_found",
         )
@@ -830,10 +792,8 @@ pub mod cases {
         assert_eq!(blobs.len(), 4);
 
         let r = app
-            .as_client(&client, Method::DELETE, &format!("/filing/v1/cases/{case}"))
-            .send()
-            .await
-            .expect("sent");
+            .send_as(&client, Method::DELETE, &format!("/filing/v1/cases/{case}"))
+            .await;
         assert_eq!(r.status(), 200);
         let body = json(r).await;
         assert_eq!(body["status"], "cancelled");
@@ -863,20 +823,16 @@ pub mod cases {
         )
         .await;
         let again = app
-            .as_client(&client, Method::DELETE, &format!("/filing/v1/cases/{case}"))
-            .send()
-            .await
-            .expect("sent");
+            .send_as(&client, Method::DELETE, &format!("/filing/v1/cases/{case}"))
+            .await;
         assert_error(again, 410, "case_cancelled").await;
         let qr = app
-            .as_client(
+            .send_as(
                 &client,
                 Method::GET,
                 &format!("/filing/v1/cases/{case}/qr.svg"),
             )
-            .send()
-            .await
-            .expect("sent");
+            .await;
         assert_error(qr, 410, "case_cancelled").await;
         assert_eq!(
             json(app.get_case(&client, &case).await).await["status"],
@@ -898,19 +854,15 @@ pub mod cases {
         let other = app.add_client("q", None).await;
         for _ in 0..3 {
             assert_eq!(
-                app.as_client(&client, Method::GET, "/filing/v1/filings/x")
-                    .send()
+                app.send_as(&client, Method::GET, "/filing/v1/filings/x")
                     .await
-                    .expect("sent")
                     .status(),
                 404
             );
         }
         let limited = app
-            .as_client(&client, Method::GET, "/filing/v1/filings/x")
-            .send()
-            .await
-            .expect("sent");
+            .send_as(&client, Method::GET, "/filing/v1/filings/x")
+            .await;
         let retry: u64 = limited.headers()["retry-after"]
             .to_str()
             .expect("ascii")
@@ -919,10 +871,8 @@ pub mod cases {
         assert!((1..=60).contains(&retry), "{retry}");
         assert_error(limited, 429, "rate_limited").await;
         assert_eq!(
-            app.as_client(&other, Method::GET, "/filing/v1/filings/x")
-                .send()
+            app.send_as(&other, Method::GET, "/filing/v1/filings/x")
                 .await
-                .expect("sent")
                 .status(),
             404,
             "quotas are per client"

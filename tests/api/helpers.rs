@@ -145,6 +145,19 @@ impl TestApp {
         self.request(method, path).bearer_auth(&client.key)
     }
 
+    /// Sends a body-less request as `client`.
+    pub async fn send_as(
+        &self,
+        client: &TestClient,
+        method: Method,
+        path: &str,
+    ) -> reqwest::Response {
+        self.as_client(client, method, path)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// Creates a client the way `heyan client add` does.
     pub async fn add_client(&self, name: &str, webhook_url: Option<&str>) -> TestClient {
         let created = heyan::flow::accounts::add_client(

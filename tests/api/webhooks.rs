@@ -121,10 +121,8 @@ pub mod cases {
         let client = client_with_receiver(&app, &receiver).await;
         let case = app.eligible_case(&client, "W-3").await;
         let r = app
-            .as_client(&client, Method::DELETE, &format!("/filing/v1/cases/{case}"))
-            .send()
-            .await
-            .expect("sent");
+            .send_as(&client, Method::DELETE, &format!("/filing/v1/cases/{case}"))
+            .await;
         assert_eq!(r.status(), 200);
         receiver
             .inbox
