@@ -375,6 +375,11 @@ pub enum TransitionError {
 }
 
 impl CaseStatus {
+    /// Whether the QR download code may be shown now (not for cancelled or ineligible cases).
+    pub fn can_show_qr(self) -> Result<(), TransitionError> {
+        self.closed().map_or(Ok(()), Err)
+    }
+
     fn closed(self) -> Option<TransitionError> {
         match self {
             Self::Cancelled => Some(TransitionError::Cancelled),
@@ -608,6 +613,9 @@ mod tests {
         assert_eq!(Ineligible.can_submit(), Err(TransitionError::Ineligible));
         assert_eq!(Cancelled.can_cancel(), Err(TransitionError::Cancelled));
         assert_eq!(InReview.can_cancel(), Ok(()));
+        assert_eq!(Rejected.can_show_qr(), Ok(()));
+        assert_eq!(Ineligible.can_show_qr(), Err(TransitionError::Ineligible));
+        assert_eq!(Cancelled.can_show_qr(), Err(TransitionError::Cancelled));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use rand::RngCore;
 use serde_json::json;
 
 use super::{audit, photos, webhooks, Actor, FlowError, Services};
-use crate::domain::case::{eligibility, CaseStatus, Registration, Website};
+use crate::domain::case::{eligibility, CaseStatus, Registration, TransitionError, Website};
 use crate::domain::ids::{CaseId, ClientId};
 use crate::pii;
 use crate::secrets::Keyring;
@@ -184,6 +184,15 @@ pub async fn get_by_filing_id(
     with_websites(svc, case).await
 }
 
+/// A conditional update that found the case moved on since it was read: report the
+/// transition the winner made, as the status check would have.
+fn lost_race(err: StoreError, meaning: TransitionError) -> FlowError {
+    match err {
+        StoreError::Conflict(_) => FlowError::Transition(meaning),
+        other => other.into(),
+    }
+}
+
 /// Submits a redeemed case for review; it is due one business day later.
 pub async fn submit(
     svc: &Services,
@@ -202,12 +211,7 @@ pub async fn submit(
     svc.store
         .submit_case(id, due, now)
         .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => {
-                FlowError::Transition(crate::domain::case::TransitionError::AlreadySubmitted)
-            }
-            other => other.into(),
-        })?;
+        .map_err(|e| lost_race(e, TransitionError::AlreadySubmitted))?;
     audit::record(
         svc.store.as_ref(),
         actor,
@@ -242,12 +246,7 @@ pub async fn cancel(
     svc.store
         .cancel_case(id, now, event.as_ref())
         .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => {
-                FlowError::Transition(crate::domain::case::TransitionError::Cancelled)
-            }
-            other => other.into(),
-        })?;
+        .map_err(|e| lost_race(e, TransitionError::Cancelled))?;
     let purged = photos::purge_case_photos(svc, id).await?;
     audit::record(
         svc.store.as_ref(),

@@ -11,6 +11,7 @@ use super::extract::AppPath;
 use super::landing_page::{self, LandingView};
 use super::state::AppState;
 use crate::domain::platform::{self, Platform};
+use crate::store::CaseRecord;
 
 /// The page for a scanned QR code (zh-CN first, English beside it).
 #[utoipa::path(get, path = "/d/{token}", tag = "download",
@@ -34,7 +35,7 @@ pub async fn landing(
     } else {
         None
     };
-    let Some(case) = case.filter(|c| c.eligible && c.status.is_open()) else {
+    let Some(case) = case.filter(CaseRecord::download_active) else {
         return Ok(page(
             StatusCode::NOT_FOUND,
             landing_page::render_not_found(),

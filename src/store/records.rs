@@ -139,6 +139,13 @@ pub struct CaseRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+impl CaseRecord {
+    /// Whether the case's QR download code still leads anywhere: eligible and open.
+    pub fn download_active(&self) -> bool {
+        self.eligible && self.status.is_open()
+    }
+}
+
 /// A stored (watermarked, encrypted) photo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhotoRecord {

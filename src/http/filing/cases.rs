@@ -317,10 +317,12 @@ impl CaseResponse {
                 message_zh: r.message_zh().into(),
                 message_en: r.message_en().into(),
             });
+        let landing = case
+            .download_active()
+            .then(|| download_page_url(state, &case.download_token));
         let p = case.progress;
         Self {
-            download_page_url: (case.eligible && case.status.is_open())
-                .then(|| download_page_url(state, &case.download_token)),
+            download_page_url: landing,
             case_id: case.id.to_string(),
             filing_id: case.filing_id,
             region: case.region,

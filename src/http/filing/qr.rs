@@ -8,7 +8,6 @@ use utoipa::IntoParams;
 
 use super::auth::FilingClient;
 use super::cases::{case_id, download_page_url};
-use crate::domain::case::{CaseStatus, TransitionError};
 use crate::flow::cases::owned_case;
 use crate::flow::FlowError;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -46,14 +45,7 @@ async fn render(
         .with_field("size", e.code())
     })?;
     let case = owned_case(&state, &client.id, &case_id(&id)?).await?;
-    let closed = match case.status {
-        CaseStatus::Cancelled => Some(TransitionError::Cancelled),
-        CaseStatus::Ineligible => Some(TransitionError::Ineligible),
-        _ => None,
-    };
-    if let Some(t) = closed {
-        return Err(FlowError::Transition(t).into());
-    }
+    case.status.can_show_qr().map_err(FlowError::Transition)?;
     let url = download_page_url(&state, &case.download_token);
     let rendered = spawn_blocking_in_span(move || match format {
         Format::Png => qr::render_png(&url, size).map(|png| ("image/png", png)),
