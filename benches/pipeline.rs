@@ -8,18 +8,24 @@
 //!
 //! For each image it prints the median time of the whole pipeline and of each stage,
 //! megapixels per second, peak memory, and, measured in the same run, the floor: a bare
-//! libjpeg-turbo decode (with the same DCT scaling) and re-encode of the same image at the
-//! same quality, with the ratio of the pipeline to it.
+//! decode and re-encode with the same JPEG codec at the same quality, with the ratio of the
+//! pipeline to it. The codec is the build's JPEG backend, named in the first line: pure Rust
+//! by default (the floor decodes at full size, as the pipeline must, and encodes an image of
+//! the output size), libjpeg-turbo with `--features turbojpeg` (the floor decodes with the
+//! same DCT scaling). Run both to compare them.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use heyan::imaging::pipeline::testdata::{degrade, phone_jpeg, Degradation};
-use heyan::imaging::pipeline::{inspect, process, Options, PhotoKind, Processed, Thresholds};
+use heyan::imaging::pipeline::{
+    inspect, process, Options, PhotoKind, Processed, Thresholds, JPEG_BACKEND,
+};
 
 /// Counts live heap bytes and their peak, to report the pipeline's Rust allocations
-/// (libjpeg-turbo's own buffers are C allocations, seen in the RSS figure instead).
+/// (with `turbojpeg`, libjpeg-turbo's own buffers are C allocations, seen in the RSS figure
+/// instead).
 struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -109,15 +115,20 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// The DCT scaling numerator the pipeline picks for a long edge (as `decode::dct_numerator`).
+fn dct_numerator(long: usize, max_long_edge: usize) -> usize {
+    (1..=8)
+        .find(|n| (long * n).div_ceil(8) >= max_long_edge * 95 / 100)
+        .unwrap_or(8)
+}
+
 /// The floor: libjpeg-turbo alone, decoding at the DCT scale the pipeline would pick and
 /// re-encoding that at the same quality and subsampling.
-fn floor_once(jpeg: &[u8], quality: i32, max_long_edge: usize) -> usize {
+#[cfg(feature = "turbojpeg")]
+fn floor_once(jpeg: &[u8], quality: u8, max_long_edge: usize) -> usize {
     let mut d = turbojpeg::Decompressor::new().expect("decompressor");
     let header = d.read_header(jpeg).expect("header");
-    let long = header.width.max(header.height);
-    let n = (1..=8)
-        .find(|n| (long * n).div_ceil(8) >= max_long_edge * 95 / 100)
-        .unwrap_or(8);
+    let n = dct_numerator(header.width.max(header.height), max_long_edge);
     let factor = turbojpeg::ScalingFactor::new(n, 8);
     d.set_scaling_factor(factor).expect("factor");
     let scaled = header.scaled(factor);
@@ -130,9 +141,36 @@ fn floor_once(jpeg: &[u8], quality: i32, max_long_edge: usize) -> usize {
     };
     d.decompress(jpeg, image.as_deref_mut()).expect("decodes");
     let mut c = turbojpeg::Compressor::new().expect("compressor");
-    c.set_quality(quality).expect("quality");
+    c.set_quality(i32::from(quality)).expect("quality");
     c.set_subsamp(turbojpeg::Subsamp::Sub2x2).expect("subsamp");
     c.compress_to_vec(image.as_deref()).expect("encodes").len()
+}
+
+/// The floor: zune-jpeg alone, decoding at full size (it has no DCT scaling), and
+/// jpeg-encoder encoding an image of the size the DCT scaling would give (the top-left
+/// corner of the decoded one) at the same quality and subsampling.
+#[cfg(not(feature = "turbojpeg"))]
+fn floor_once(jpeg: &[u8], quality: u8, max_long_edge: usize) -> usize {
+    use zune_jpeg::zune_core::bytestream::ZCursor;
+
+    let mut d = zune_jpeg::JpegDecoder::new(ZCursor::new(jpeg));
+    let pixels = d.decode().expect("decodes");
+    let (width, height) = d.dimensions().expect("headers");
+    let n = dct_numerator(width.max(height), max_long_edge);
+    let (w, h) = ((width * n).div_ceil(8), (height * n).div_ceil(8));
+    let corner: Vec<u8> = pixels
+        .chunks_exact(width * 3)
+        .take(h)
+        .flat_map(|row| &row[..w * 3])
+        .copied()
+        .collect();
+    let mut out = Vec::new();
+    let mut c = jpeg_encoder::Encoder::new(&mut out, quality);
+    c.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    c.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
+    c.encode(&corner, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+        .expect("encodes");
+    out.len()
 }
 
 fn read_status_kb(field: &str) -> Option<u64> {
@@ -144,7 +182,7 @@ fn read_status_kb(field: &str) -> Option<u64> {
 /// Peak memory of one run, measured in a fresh child process (this binary with
 /// `--peak-memory FILE`), so that allocator caches from earlier runs cannot hide it:
 /// (Rust heap peak, RSS high-water mark above the RSS just before the run). The RSS figure
-/// includes libjpeg-turbo's C buffers; Linux only.
+/// includes libjpeg-turbo's C buffers, if any; Linux only.
 fn peak_memory(jpeg: &[u8]) -> (Option<f64>, Option<f64>) {
     let path = std::env::temp_dir().join(format!("heyan-bench-{}.jpg", std::process::id()));
     std::fs::write(&path, jpeg).expect("temp file");
@@ -184,18 +222,18 @@ fn bench(runs: usize) {
         footer: "2026-11-26 · 案件 3F9A21".into(),
         ..Options::default()
     };
-    println!("runs per figure: {runs} (median); stage times in ms; floor = libjpeg-turbo DCT-scaled decode + encode q{}", opts.jpeg_quality);
+    println!("jpeg codec: {JPEG_BACKEND}");
+    println!(
+        "runs per figure: {runs} (median); stage times in ms; floor = bare decode + encode q{} with that codec",
+        opts.jpeg_quality
+    );
     println!();
     println!("| image | MB | out | decode | orient | scale | checks | watermark | encode | total | MP/s | floor | ratio | heap MB | RSS MB |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, jpeg) in bench_inputs() {
         for _ in 0..2 {
             let _ = process(&jpeg, PhotoKind::Front, &opts).expect("bench input passes");
-            floor_once(
-                &jpeg,
-                i32::from(opts.jpeg_quality),
-                opts.max_long_edge as usize,
-            );
+            floor_once(&jpeg, opts.jpeg_quality, opts.max_long_edge as usize);
         }
         let mut runs_out: Vec<Processed> = Vec::new();
         let mut floors = Vec::new();
@@ -207,11 +245,7 @@ fn bench(runs: usize) {
                 ..out
             });
             let t = Instant::now();
-            floor_once(
-                &jpeg,
-                i32::from(opts.jpeg_quality),
-                opts.max_long_edge as usize,
-            );
+            floor_once(&jpeg, opts.jpeg_quality, opts.max_long_edge as usize);
             floors.push(t.elapsed());
         }
         let stage = |f: fn(&Processed) -> Duration| median(runs_out.iter().map(f).collect());
@@ -244,6 +278,7 @@ fn bench(runs: usize) {
 fn calibrate() {
     let t = Thresholds::default();
     let opts = Options::default();
+    println!("jpeg codec: {JPEG_BACKEND}");
     println!(
         "thresholds: sharpness ≥ {}, mean luma ≥ {}, median luma ≤ {}, clipped ≤ {} (glare) / ≤ {} (overexposure)",
         t.min_sharpness, t.min_mean_luma, t.max_median_luma, t.max_clipped_fraction, t.overexposed_clipped_fraction

@@ -52,9 +52,23 @@ enum Command {
     Audit(AuditCommand),
     /// Print the OpenAPI document (JSON) and exit.
     Openapi,
+    /// Delete the photos that are due: 30 days after the decision, 7 days after the last
+    /// activity of an abandoned case (the server also does this on its own).
+    Purge,
+    /// Run the whole flow end to end against a heyan started in this process on a
+    /// temporary SQLite database: register a sample case, play the App over HTTP, redeem,
+    /// submit. Prints every step and writes the watermarked photos.
+    Demo {
+        /// Where to write the watermarked photos and the code's PNG.
+        #[arg(long, default_value = "demo-output", value_name = "DIR")]
+        out: PathBuf,
+        /// Keep the database under DIR/data, with the case waiting for review, so that
+        /// `heyan serve` on that folder shows it in the review console.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Run the photo pipeline on one file: print the checks and stage timings, write the
     /// watermarked JPEG (exit 2 when the photo is refused, with the retake hint).
-    #[cfg(feature = "photo-pipeline")]
     Photo {
         /// The photo to process (JPEG, PNG or WebP).
         input: PathBuf,
@@ -126,6 +140,22 @@ enum ReviewerCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Disable an account: it can no longer log in and its sessions end at once.
+    Disable {
+        /// Login name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Set a new password (printed once unless --password-stdin), lift a lock, and end the
+    /// account's sessions.
+    ResetPassword {
+        /// Login name.
+        #[arg(long)]
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,13 +218,17 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
         Command::Client(cmd) => client(cmd, &settings).await,
         Command::Reviewer(cmd) => reviewer(cmd, &settings).await,
         Command::Audit(cmd) => audit(cmd, &settings).await,
-        #[cfg(feature = "photo-pipeline")]
         Command::Photo {
             input,
             output,
             kind,
             footer,
         } => photo(&input, &output, &kind, footer),
+        Command::Purge => purge(settings).await,
+        Command::Demo { out, keep } => {
+            let opts = crate::demo::DemoOptions { out_dir: out, keep };
+            crate::demo::run(opts).await.map(|_| ())
+        }
         Command::Openapi => {
             let spec = crate::http::openapi();
             println!(
@@ -207,7 +241,6 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
     }
 }
 
-#[cfg(feature = "photo-pipeline")]
 fn photo(
     input: &std::path::Path,
     output: &std::path::Path,
@@ -372,12 +405,26 @@ fn not_found(err: store::StoreError, message: &str) -> anyhow::Error {
 }
 
 async fn reviewer(cmd: ReviewerCommand, settings: &Settings) -> anyhow::Result<()> {
-    let ReviewerCommand::Add {
-        name,
-        display_name,
-        role,
-        password_stdin,
-    } = cmd;
+    let (name, display_name, role, password_stdin) = match cmd {
+        ReviewerCommand::Add {
+            name,
+            display_name,
+            role,
+            password_stdin,
+        } => (name, display_name, role, password_stdin),
+        ReviewerCommand::Disable { name } => {
+            let store = open_store(settings).await?;
+            accounts::disable_reviewer(store.as_ref(), &name, SystemClock.now())
+                .await
+                .map_err(|e| explain_flow(e, "reviewer"))?;
+            println!("reviewer {name} disabled; their sessions have ended");
+            return Ok(());
+        }
+        ReviewerCommand::ResetPassword {
+            name,
+            password_stdin,
+        } => return reset_password(settings, &name, password_stdin).await,
+    };
     let roles = Role::parse_list(&role).context("--role")?;
     let (password, generated) = if password_stdin {
         (read_password_line()?, false)
@@ -401,6 +448,37 @@ async fn reviewer(cmd: ReviewerCommand, settings: &Settings) -> anyhow::Result<(
         println!("password: {}", password.expose_secret());
         eprintln!("The password is shown only once.");
     }
+    Ok(())
+}
+
+async fn reset_password(
+    settings: &Settings,
+    name: &str,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let (password, generated) = if password_stdin {
+        (read_password_line()?, false)
+    } else {
+        (accounts::generate_password(), true)
+    };
+    let store = open_store(settings).await?;
+    accounts::reset_reviewer_password(store.as_ref(), name, &password, SystemClock.now())
+        .await
+        .map_err(|e| explain_flow(e, "reviewer"))?;
+    println!("password reset for {name}; their sessions have ended");
+    if generated {
+        println!("password: {}", password.expose_secret());
+        eprintln!("The password is shown only once.");
+    }
+    Ok(())
+}
+
+async fn purge(settings: Settings) -> anyhow::Result<()> {
+    let state = crate::startup::build_state(settings, std::sync::Arc::new(SystemClock)).await?;
+    let report = crate::flow::purge::purge_due(&state.services)
+        .await
+        .map_err(|e| anyhow::anyhow!("purging: {e}"))?;
+    println!("purged {} photos of {} cases", report.photos, report.cases);
     Ok(())
 }
 
@@ -441,7 +519,8 @@ fn explain_flow(err: FlowError, what: &str) -> anyhow::Error {
         FlowError::Conflict(_) => {
             format!("cannot add the {what}: a {what} with this name exists already")
         }
-        _ => format!("cannot add the {what}"),
+        FlowError::NotFound => format!("no {what} with this name"),
+        _ => format!("cannot change the {what}"),
     };
     anyhow::Error::new(err).context(context)
 }

@@ -1,27 +1,14 @@
-//! Encodes the final pixels as a baseline JPEG (libjpeg-turbo, 4:2:0) that carries no
-//! metadata at all: no EXIF, GPS, XMP, ICC profile, comment or maker note can survive,
-//! because nothing from the input is copied, only pixels.
-
-use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
+//! Encodes the final pixels as a baseline JPEG (4:2:0, through the build's JPEG backend:
+//! jpeg-encoder, or libjpeg-turbo with the `turbojpeg` feature) that carries no metadata at
+//! all: no EXIF, GPS, XMP, ICC profile, comment or maker note can survive, because nothing
+//! from the input is copied, only pixels.
 
 use super::error::PipelineError;
+use super::jpeg;
 use super::Rgb;
 
 pub(crate) fn encode(image: &Rgb, quality: u8) -> Result<Vec<u8>, PipelineError> {
-    let fail = |e: turbojpeg::Error| PipelineError::Internal(format!("jpeg encoder: {e}"));
-    let mut compressor = Compressor::new().map_err(fail)?;
-    compressor
-        .set_quality(i32::from(quality.clamp(1, 100)))
-        .map_err(fail)?;
-    compressor.set_subsamp(Subsamp::Sub2x2).map_err(fail)?;
-    let view = Image {
-        pixels: image.data.as_slice(),
-        width: image.width as usize,
-        pitch: image.stride(),
-        height: image.height as usize,
-        format: PixelFormat::RGB,
-    };
-    compressor.compress_to_vec(view).map_err(fail)
+    jpeg::encode(image, quality.clamp(1, 100))
 }
 
 /// Marker codes of every segment before the first scan.
@@ -47,20 +34,52 @@ mod tests {
 
     #[test]
     fn output_has_only_jfif_tables_frame_and_scan() {
-        let image = Rgb {
-            width: 64,
-            height: 48,
-            data: vec![90; 64 * 48 * 3],
-        };
-        let jpeg = encode(&image, 85).unwrap();
-        let markers = header_markers(&jpeg);
-        assert_eq!(markers.last(), Some(&0xDA));
-        for m in markers {
-            // APP0 (JFIF), DQT, SOF0, DHT, SOS and nothing else: no APP1..APP15, no COM.
-            assert!(
-                matches!(m, 0xE0 | 0xDB | 0xC0 | 0xC4 | 0xDA),
-                "marker {m:02X}"
-            );
+        // Odd sizes too: the 4:2:0 blocks do not divide them.
+        for (w, h) in [(64u32, 48u32), (33, 17), (1, 1)] {
+            let image = Rgb {
+                width: w,
+                height: h,
+                data: vec![90; (w * h * 3) as usize],
+            };
+            for quality in [0, 1, 85, 100, 255] {
+                let jpeg = encode(&image, quality).unwrap();
+                assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "{w}x{h} q{quality}: SOI");
+                assert_eq!(
+                    &jpeg[jpeg.len() - 2..],
+                    &[0xFF, 0xD9],
+                    "{w}x{h} q{quality}: EOI"
+                );
+                let markers = header_markers(&jpeg);
+                assert_eq!(
+                    markers.first(),
+                    Some(&0xE0),
+                    "{w}x{h} q{quality}: JFIF first"
+                );
+                assert_eq!(markers.last(), Some(&0xDA), "{w}x{h} q{quality}");
+                for m in markers {
+                    // APP0 (JFIF), DQT, SOF0, DHT, SOS and nothing else: no APP1..APP15, no COM.
+                    assert!(
+                        matches!(m, 0xE0 | 0xDB | 0xC0 | 0xC4 | 0xDA),
+                        "{w}x{h} q{quality}: marker {m:02X}"
+                    );
+                }
+            }
         }
+    }
+
+    #[test]
+    fn the_output_decodes_to_the_same_picture() {
+        let image = crate::imaging::pipeline::testkit::sample_rgb("cups.jpg");
+        let jpeg = encode(&image, 85).unwrap();
+        let back = crate::imaging::pipeline::testkit::decode_jpeg(&jpeg);
+        assert_eq!((back.width, back.height), (image.width, image.height));
+        let diff: u64 = back
+            .data
+            .iter()
+            .zip(&image.data)
+            .map(|(&a, &b)| u64::from(a.abs_diff(b)))
+            .sum();
+        let mad = diff as f64 / image.data.len() as f64;
+        assert!(mad < 3.0, "mean absolute difference {mad:.2}");
     }
 }

@@ -102,6 +102,29 @@ impl PhotoGate {
         drop(guard);
         result
     }
+
+    /// Runs other image work (liveness frames: decode small, find faces) on the blocking
+    /// pool under the same bounds as [`PhotoGate::process`]; `Busy` when full.
+    pub async fn run<R, F>(&self, work: F) -> Result<R, PipelineError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let admitted = Arc::clone(&self.admitted)
+            .try_acquire_owned()
+            .map_err(|_| PipelineError::Busy)?;
+        let running = Arc::clone(&self.running)
+            .acquire_owned()
+            .await
+            .map_err(|_| PipelineError::Internal("photo gate closed".into()))?;
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, running);
+            span.in_scope(work)
+        })
+        .await
+        .map_err(|e| PipelineError::Internal(format!("image task failed: {e}")))
+    }
 }
 
 #[cfg(test)]

@@ -3,10 +3,17 @@
 //! or refuses them with a stable code and a retake hint.
 //!
 //! Stages, in order: sniff the format from the bytes and read the dimensions from the
-//! headers (refusing bombs before any pixel is decoded); decode, scaling in the DCT domain
-//! where the JPEG factor allows; apply the EXIF orientation; scale the long edge down to
-//! the limit; check resolution, sharpness and exposure; stamp the "仅限备案使用" watermark
-//! and the footer; encode a JPEG that carries no metadata at all.
+//! headers (refusing bombs before any pixel is decoded); decode, for JPEG straight to about
+//! the output size; apply the EXIF orientation; scale the long edge down to the limit;
+//! check resolution, sharpness and exposure; stamp the "仅限备案使用" watermark and the
+//! footer; encode a JPEG that carries no metadata at all. [`luma_preview`] stops after the
+//! scaling, for face detection on liveness frames.
+//!
+//! JPEG decoding and encoding have two backends with one interface: pure Rust (zune-jpeg
+//! and jpeg-encoder, `jpeg_rust.rs`) by default, and libjpeg-turbo (`jpeg_turbo.rs`, DCT-
+//! domain scaling, SIMD) with the `turbojpeg` feature, which needs cmake and nasm to build.
+//! Both give the same output sizes and refuse the same inputs with the same codes;
+//! [`JPEG_BACKEND`] names the one compiled in.
 //!
 //! Pure and synchronous: no I/O, no clock other than stage timings, no logging of image
 //! content. It must not know about cases, storage or HTTP; async callers go through
@@ -16,6 +23,15 @@
 mod decode;
 mod encode;
 mod error;
+// The one place that picks the JPEG backend; the rest of the pipeline calls `jpeg::`.
+#[cfg(not(feature = "turbojpeg"))]
+mod jpeg_rust;
+#[cfg(feature = "turbojpeg")]
+mod jpeg_turbo;
+#[cfg(not(feature = "turbojpeg"))]
+use jpeg_rust as jpeg;
+#[cfg(feature = "turbojpeg")]
+use jpeg_turbo as jpeg;
 mod limits;
 mod orient;
 mod quality;
@@ -33,6 +49,13 @@ pub use error::{PipelineError, SeenFormat};
 pub use limits::{CancelFlag, PhotoGate};
 pub use quality::{QualityReport, Thresholds};
 pub use sniff::Format;
+
+/// The JPEG codec this build decodes and encodes with: pure Rust by default, libjpeg-turbo
+/// with the `turbojpeg` feature.
+pub const JPEG_BACKEND: &str = jpeg::NAME;
+
+/// Long edge of [`Processed::luma`] at most: the copy the quality checks measure.
+pub const LUMA_LONG_EDGE: u32 = quality::MEASURE_LONG_EDGE;
 
 /// Which photo of the flow this is; the checks are tuned per kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,8 +171,30 @@ pub struct Processed {
     pub orientation: u8,
     /// Sharpness and exposure measures.
     pub checks: QualityReport,
+    /// The photo as the checks saw it, for face detection: after orientation and scaling,
+    /// before the watermark and footer, as 8-bit luma reduced so that its long edge is at
+    /// most [`LUMA_LONG_EDGE`] (1024 px; a 2016×1512 photo gives 1008×756).
+    pub luma: LumaImage,
     /// Time spent per stage.
     pub timings: StageTimings,
+}
+
+/// An 8-bit grayscale image (BT.601 luma), row-major, `width * height` bytes without padding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LumaImage {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Luma samples, row by row.
+    pub pixels: Vec<u8>,
+}
+
+// A photo of a person: Debug shows the size, never the pixels.
+impl std::fmt::Debug for LumaImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LumaImage({}x{})", self.width, self.height)
+    }
 }
 
 // Photos are personal data: Debug shows the shape, never the bytes.
@@ -162,6 +207,7 @@ impl std::fmt::Debug for Processed {
             .field("format", &self.format)
             .field("orientation", &self.orientation)
             .field("checks", &self.checks)
+            .field("luma", &self.luma)
             .field("timings", &self.timings)
             .finish_non_exhaustive()
     }
@@ -179,7 +225,8 @@ impl Processed {
              sha256      {sha}\n\
              {checks}\
              timings ms  decode {d:.1}  orient {or:.1}  scale {s:.1}  checks {ch:.1}  \
-             watermark {wm:.1}  encode {e:.1}  total {tot:.1}\n",
+             watermark {wm:.1}  encode {e:.1}  total {tot:.1}\n\
+             jpeg codec  {codec}\n",
             fmt = self.format.as_str(),
             ow = self.original_width,
             oh = self.original_height,
@@ -196,6 +243,7 @@ impl Processed {
             wm = ms(t.watermark),
             e = ms(t.encode),
             tot = ms(t.total),
+            codec = JPEG_BACKEND,
         )
     }
 }
@@ -249,7 +297,9 @@ pub fn process_cancellable(
     } = prepare(input, opts, cancel)?;
 
     let t = Instant::now();
-    let checks = quality::measure(&image);
+    // The checks' grayscale copy doubles as the luma preview: taken before stamping.
+    let luma = quality::reduced_gray(&image, quality::MEASURE_LONG_EDGE);
+    let checks = quality::measure_gray(&luma);
     timings.checks = t.elapsed();
     quality::judge(&checks, kind, &opts.thresholds)?;
     cancel.check()?;
@@ -274,8 +324,31 @@ pub fn process_cancellable(
         original_height: header.height,
         orientation: header.orientation,
         checks,
+        luma,
         timings,
     })
+}
+
+/// A grayscale preview of an upload for face detection, without judging, stamping or
+/// encoding: sniff, limits, decode, orient, scale so that the long edge is at most
+/// `max_long_edge` (never up), as 8-bit BT.601 luma. For liveness frames, of which only the
+/// best is later stamped through [`process`].
+///
+/// Enforces `opts.max_bytes` and `opts.max_pixels` and refuses what cannot be decoded with
+/// the usual codes (`unsupported_format`, `too_large`, `dimensions_too_large`, `corrupt`).
+/// Unlike [`process`] it does **not** enforce `opts.min_width`/`opts.min_height`: liveness
+/// frames may be small (640×480). JPEGs are decoded straight to about the preview size.
+pub fn luma_preview(
+    input: &[u8],
+    opts: &Options,
+    max_long_edge: u32,
+) -> Result<LumaImage, PipelineError> {
+    let max_long_edge = max_long_edge.max(1);
+    let header = admit(input, opts)?;
+    let image = decode::decode(input, &header, max_long_edge)?;
+    let image = scale::fit_long_edge(image, max_long_edge)?;
+    let image = orient::apply(image, header.orientation);
+    Ok(quality::reduced_gray(&image, max_long_edge))
 }
 
 struct Prepared {
@@ -285,10 +358,8 @@ struct Prepared {
     timings: StageTimings,
 }
 
-/// Sniff, size checks, hash, decode, scale, orient.
-fn prepare(input: &[u8], opts: &Options, cancel: &CancelFlag) -> Result<Prepared, PipelineError> {
-    let mut timings = StageTimings::default();
-    let t = Instant::now();
+/// Byte limit, sniff, pixel limits: everything decided from the headers, before decoding.
+fn admit(input: &[u8], opts: &Options) -> Result<sniff::Header, PipelineError> {
     if input.len() > opts.max_bytes {
         return Err(PipelineError::TooLarge {
             bytes: input.len(),
@@ -304,6 +375,14 @@ fn prepare(input: &[u8], opts: &Options, cancel: &CancelFlag) -> Result<Prepared
             max_pixels: opts.max_pixels,
         });
     }
+    Ok(header)
+}
+
+/// Sniff, size checks, hash, decode, scale, orient.
+fn prepare(input: &[u8], opts: &Options, cancel: &CancelFlag) -> Result<Prepared, PipelineError> {
+    let mut timings = StageTimings::default();
+    let t = Instant::now();
+    let header = admit(input, opts)?;
     check_min_size(header.width, header.height, opts)?;
     let original_sha256 = hex::encode(Sha256::digest(input));
     cancel.check()?;
@@ -464,17 +543,25 @@ mod tests {
     }
 
     fn progressive_jpeg(image: &Rgb) -> Vec<u8> {
-        let mut c = turbojpeg::Compressor::new().unwrap();
-        c.set_progressive(true).unwrap();
-        c.set_quality(90).unwrap();
-        let view = turbojpeg::Image {
-            pixels: image.data.as_slice(),
-            width: image.width as usize,
-            pitch: image.stride(),
-            height: image.height as usize,
-            format: turbojpeg::PixelFormat::RGB,
-        };
-        c.compress_to_vec(view).unwrap()
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
+        encoder.set_progressive(true);
+        encoder
+            .encode(
+                &image.data,
+                image.width as u16,
+                image.height as u16,
+                jpeg_encoder::ColorType::Rgb,
+            )
+            .unwrap();
+        assert_eq!(
+            encode::header_markers(&out)
+                .iter()
+                .filter(|&&m| m == 0xC2)
+                .count(),
+            1
+        );
+        out
     }
 
     #[test]
@@ -497,10 +584,10 @@ mod tests {
     }
 
     #[test]
-    fn a_cmyk_jpeg_comes_out_in_the_right_colours() {
+    fn cmyk_and_ycck_jpegs_come_out_in_the_right_colours() {
         let rgb = resized(&sample_rgb("cups.jpg"), 1000, 750);
-        // Adobe's inverted inks: R = C·K/255 with K the brightest channel.
-        let cmyk: Vec<u8> = rgb
+        // Adobe's inverted inks as stored: R = C·K/255 with K the brightest channel.
+        let stored: Vec<u8> = rgb
             .data
             .chunks(3)
             .flat_map(|p| {
@@ -509,19 +596,44 @@ mod tests {
                 [inv(p[0]), inv(p[1]), inv(p[2]), k]
             })
             .collect();
-        let view = turbojpeg::Image {
-            pixels: cmyk.as_slice(),
-            width: 1000,
-            pitch: 4000,
-            height: 750,
-            format: turbojpeg::PixelFormat::CMYK,
-        };
-        let jpeg = turbojpeg::compress(view, 95, turbojpeg::Subsamp::None)
-            .unwrap()
-            .to_vec();
-        let header = sniff::read_header(&jpeg).unwrap();
-        let decoded = decode::decode(&jpeg, &header, 2048).unwrap();
-        assert!(mad(&decoded, &rgb) < 4.0, "mad {}", mad(&decoded, &rgb));
+        // jpeg-encoder takes ink amounts (0 = none) and stores them inverted, with an
+        // Adobe APP14 segment (transform 0 for CMYK, 2 for YCCK).
+        let inks: Vec<u8> = stored.iter().map(|&v| 255 - v).collect();
+        for (what, color) in [
+            ("cmyk", jpeg_encoder::ColorType::Cmyk),
+            ("ycck", jpeg_encoder::ColorType::CmykAsYcck),
+        ] {
+            let mut jpeg = Vec::new();
+            let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 95);
+            encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_1_1);
+            encoder.encode(&inks, 1000, 750, color).unwrap();
+            assert!(
+                encode::header_markers(&jpeg).contains(&0xEE),
+                "{what}: Adobe APP14"
+            );
+            let header = sniff::read_header(&jpeg).unwrap();
+            let decoded = decode::decode(&jpeg, &header, 2048).unwrap();
+            let diff = mad(&decoded, &rgb);
+            assert!(diff < 4.0, "{what}: mad {diff:.2}");
+        }
+    }
+
+    #[test]
+    fn the_grayscale_sample_decodes_to_equal_channels() {
+        let input = sample("pier-gray.jpg");
+        let header = sniff::read_header(&input).unwrap();
+        let decoded = decode::decode(&input, &header, 2048).unwrap();
+        assert_eq!(
+            (decoded.width, decoded.height),
+            (header.width, header.height)
+        );
+        assert!(decoded.data.chunks(3).all(|p| p[0] == p[1] && p[1] == p[2]));
+        let mean =
+            decoded.data.iter().map(|&v| f64::from(v)).sum::<f64>() / decoded.data.len() as f64;
+        assert!(
+            (20.0..235.0).contains(&mean),
+            "a photo, not a flat fill: {mean:.1}"
+        );
     }
 
     #[test]
@@ -607,6 +719,15 @@ mod tests {
                 assert_eq!(code(&data[..keep]), "corrupt", "{what} cut to {keep}");
             }
         }
+        // A JPEG cut within its last bytes, or only its end marker lost.
+        for cut in [20, 8, 5, 2] {
+            let keep = jpeg.len() - cut;
+            assert_eq!(code(&jpeg[..keep]), "corrupt", "jpeg cut to {keep}");
+        }
+        // Data after the end marker is left alone.
+        let mut trailing = jpeg.clone();
+        trailing.extend_from_slice(b"bytes some phones append after the image");
+        assert_eq!(code(&trailing), "ok");
         // Noise over part of the entropy-coded data: bad Huffman codes, stray markers.
         let mut scrambled = jpeg.clone();
         let mid = scrambled.len() / 2;
@@ -826,6 +947,179 @@ mod tests {
             found >= 3,
             "OCR found the watermark {found} times in: {text}"
         );
+    }
+
+    fn mean(pixels: &[u8]) -> f64 {
+        pixels.iter().map(|&v| f64::from(v)).sum::<f64>() / pixels.len() as f64
+    }
+
+    #[test]
+    fn processed_luma_is_the_oriented_scaled_photo_before_stamping() {
+        // 4032×3024 stored sideways with orientation 6: shown 3024×4032, output 1512×2016.
+        let stored = stored_for(&resized(&sample_rgb("boats.jpg"), 3024, 4032), 6);
+        let input = with_exif(&encode_jpeg(&stored, 92), 6);
+        let stamped = process(&input, PhotoKind::Front, &opts()).unwrap();
+        assert_eq!((stamped.width, stamped.height), (1512, 2016));
+        let luma = &stamped.luma;
+        assert_eq!((luma.width, luma.height), (756, 1008));
+        assert_eq!(luma.pixels.len(), 756 * 1008);
+        assert!(luma.width.max(luma.height) <= LUMA_LONG_EDGE);
+        assert_eq!(format!("{luma:?}"), "LumaImage(756x1008)");
+
+        // The footer darkens a band along the bottom of the output, not of the luma.
+        let bare = process(
+            &input,
+            PhotoKind::Front,
+            &Options {
+                footer: String::new(),
+                ..opts()
+            },
+        )
+        .unwrap();
+        let long_footer = Options {
+            footer: "2026-11-26 · 案件 3F9A21 · 2026-11-26 · 案件 3F9A21".into(),
+            ..opts()
+        };
+        let footed = process(&input, PhotoKind::Front, &long_footer).unwrap();
+        assert_eq!(mean(&bare.luma.pixels), mean(&footed.luma.pixels));
+        assert_eq!(bare.luma, footed.luma);
+        // The lowest 0.5 %, below the footer text: band only.
+        let band = |pixels: &[u8], w: u32, h: u32| {
+            let rows = h / 200;
+            mean(&pixels[((h - rows) * w) as usize..])
+        };
+        let out = decode_jpeg(&footed.jpeg);
+        let out_gray: Vec<u8> = out
+            .data
+            .chunks(3)
+            .map(|p| {
+                ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]) + 128) >> 8)
+                    as u8
+            })
+            .collect();
+        let (in_band, out_band) = (
+            band(&footed.luma.pixels, luma.width, luma.height),
+            band(&out_gray, out.width, out.height),
+        );
+        assert!(
+            out_band < in_band * 0.7,
+            "footer band: output {out_band:.1}, luma {in_band:.1}"
+        );
+    }
+
+    #[test]
+    fn luma_preview_keeps_the_aspect_and_applies_the_orientation() {
+        let shown = resized(&sample_rgb("forest.jpg"), 4032, 3024);
+        let cases = [
+            ("landscape", encode_jpeg(&shown, 92), (640, 480)),
+            (
+                "stored sideways, orientation 6",
+                with_exif(&encode_jpeg(&stored_for(&shown, 6), 92), 6),
+                (640, 480),
+            ),
+            (
+                "png",
+                encode_png(
+                    &resized(&shown, 1000, 750),
+                    png::ColorType::Rgb,
+                    png::BitDepth::Eight,
+                ),
+                (640, 480),
+            ),
+            ("webp", encode_webp(&resized(&shown, 1000, 750)), (640, 480)),
+        ];
+        for (what, input, want) in cases {
+            let luma = luma_preview(&input, &opts(), 640).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!((luma.width, luma.height), want, "{what}");
+            assert_eq!(luma.pixels.len(), (want.0 * want.1) as usize, "{what}");
+        }
+        // Upright, the portrait comes out tall; as seen, it matches the landscape's content.
+        let tall = resized(&shown, 1200, 1600);
+        let luma = luma_preview(&encode_jpeg(&tall, 92), &opts(), 640).unwrap();
+        assert_eq!((luma.width, luma.height), (480, 640));
+        let tall_stored = with_exif(&encode_jpeg(&stored_for(&tall, 8), 92), 8);
+        let turned = luma_preview(&tall_stored, &opts(), 640).unwrap();
+        assert_eq!((turned.width, turned.height), (480, 640));
+        let diff = turned
+            .pixels
+            .iter()
+            .zip(&luma.pixels)
+            .map(|(&a, &b)| f64::from(a.abs_diff(b)))
+            .sum::<f64>()
+            / luma.pixels.len() as f64;
+        assert!(
+            diff < 3.0,
+            "orientation 8 differs from upright by {diff:.2}"
+        );
+    }
+
+    #[test]
+    fn luma_preview_never_scales_up_and_accepts_small_frames() {
+        // 640×480 is below the photo minimum, but fine for a liveness frame.
+        let frame = encode_jpeg(&resized(&sample_rgb("astronaut.jpg"), 640, 480), 90);
+        assert_eq!(code(&frame), "too_small");
+        let luma = luma_preview(&frame, &opts(), 1024).unwrap();
+        assert_eq!((luma.width, luma.height), (640, 480));
+        let small = sample("coffee-small.jpg");
+        let header = sniff::read_header(&small).unwrap();
+        let luma = luma_preview(&small, &opts(), 4096).unwrap();
+        assert_eq!((luma.width, luma.height), (header.width, header.height));
+    }
+
+    #[test]
+    fn luma_preview_of_a_dark_photo_is_dark() {
+        let rgb = resized(&sample_rgb("boats.jpg"), 1280, 960);
+        let bright = luma_preview(&encode_jpeg(&rgb, 92), &opts(), 640).unwrap();
+        let dark = luma_preview(&encode_jpeg(&exposure(&rgb, 0.15), 92), &opts(), 640).unwrap();
+        let (bright, dark) = (mean(&bright.pixels), mean(&dark.pixels));
+        assert!(bright > 60.0, "original mean {bright:.1}");
+        assert!(dark < 20.0, "darkened mean {dark:.1}");
+        assert!(
+            (dark - bright * 0.15).abs() < 4.0,
+            "{dark:.1} vs 0.15 × {bright:.1}"
+        );
+    }
+
+    #[test]
+    fn luma_preview_matches_the_processed_luma() {
+        let input = encode_jpeg(&resized(&sample_rgb("cups.jpg"), 2048, 1536), 92);
+        let processed = process(&input, PhotoKind::Handheld, &opts()).unwrap();
+        let preview = luma_preview(&input, &opts(), LUMA_LONG_EDGE).unwrap();
+        assert_eq!(
+            (preview.width, preview.height),
+            (processed.luma.width, processed.luma.height)
+        );
+        let (a, b) = (mean(&preview.pixels), mean(&processed.luma.pixels));
+        assert!((a - b).abs() < 1.0, "preview {a:.2}, processed {b:.2}");
+    }
+
+    #[test]
+    fn luma_preview_enforces_the_limits_and_refuses_undecodable_data() {
+        let boats = sample("boats.jpg");
+        let tiny_bytes = Options {
+            max_bytes: 1000,
+            ..opts()
+        };
+        let few_pixels = Options {
+            max_pixels: 1_000_000,
+            ..opts()
+        };
+        let cases: [(&str, &[u8], &Options, &str); 5] = [
+            ("too many bytes", &boats, &tiny_bytes, "too_large"),
+            (
+                "too many pixels",
+                &boats,
+                &few_pixels,
+                "dimensions_too_large",
+            ),
+            ("text", "不是照片".as_bytes(), &opts(), "unsupported_format"),
+            ("truncated", &boats[..boats.len() / 2], &opts(), "corrupt"),
+            ("empty", b"", &opts(), "unsupported_format"),
+        ];
+        for (what, input, opts, want) in cases {
+            let err = luma_preview(input, opts, 640).unwrap_err();
+            assert_eq!(err.code(), want, "{what}");
+        }
     }
 
     /// Small valid inputs of each accepted format, just above the minimum size, for the

@@ -7,7 +7,7 @@
 //! figures and the choice, and `cargo bench --bench pipeline -- --calibrate` redoes it.
 
 use super::error::PipelineError;
-use super::{PhotoKind, Rgb};
+use super::{LumaImage, PhotoKind, Rgb};
 
 /// Long edge of the grayscale copy the measures are taken on.
 pub const MEASURE_LONG_EDGE: u32 = 1024;
@@ -94,12 +94,13 @@ impl Default for Thresholds {
     }
 }
 
-/// Grayscale copy reduced by an integer box filter to at most MEASURE_LONG_EDGE. Channels
-/// are summed over each block first and weighted once (BT.601), which is the same as
-/// averaging the luma and costs a third of the multiplications.
-pub(crate) fn reduced_gray(image: &Rgb) -> (usize, usize, Vec<u8>) {
+/// Grayscale copy (BT.601 luma) reduced by an integer box filter k so that its long edge is
+/// at most `max_long_edge`; the last k − 1 columns and rows at most are left out, which
+/// keeps the aspect within a pixel. Channels are summed over each block first and weighted
+/// once, which is the same as averaging the luma and costs a third of the multiplications.
+pub(crate) fn reduced_gray(image: &Rgb, max_long_edge: u32) -> LumaImage {
     let (w, h) = (image.width as usize, image.height as usize);
-    let k = (w.max(h)).div_ceil(MEASURE_LONG_EDGE as usize).max(1);
+    let k = (w.max(h)).div_ceil(max_long_edge.max(1) as usize).max(1);
     let (gw, gh) = (w / k, h / k);
     let mut gray = vec![0u8; gw * gh];
     let mut acc = vec![0u32; gw * 3];
@@ -140,14 +141,24 @@ pub(crate) fn reduced_gray(image: &Rgb) -> (usize, usize, Vec<u8>) {
             *g = ((weighted + div / 2) / div).min(255) as u8;
         }
     }
-    (gw, gh, gray)
+    LumaImage {
+        width: gw as u32,
+        height: gh as u32,
+        pixels: gray,
+    }
 }
 
+/// The figures of an image, taken on its reduced grayscale copy.
 pub(crate) fn measure(image: &Rgb) -> QualityReport {
-    let (w, h, gray) = reduced_gray(image);
+    measure_gray(&reduced_gray(image, MEASURE_LONG_EDGE))
+}
+
+/// The figures of a grayscale copy made by [`reduced_gray`] with [`MEASURE_LONG_EDGE`].
+pub(crate) fn measure_gray(copy: &LumaImage) -> QualityReport {
+    let (w, h, gray) = (copy.width as usize, copy.height as usize, &copy.pixels);
     let count = (w * h).max(1) as f64;
     let mut hist = [0u64; 256];
-    for &g in &gray {
+    for &g in gray {
         hist[g as usize] += 1;
     }
     let sum: u64 = hist.iter().enumerate().map(|(v, &c)| v as u64 * c).sum();
@@ -270,10 +281,33 @@ mod tests {
 
     #[test]
     fn reduces_to_at_most_the_measure_size() {
-        let (w, h, _) = reduced_gray(&flat(2016, 1512, 0));
-        assert_eq!((w, h), (1008, 756));
-        let (w, h, _) = reduced_gray(&flat(900, 700, 0));
-        assert_eq!((w, h), (900, 700));
+        let size = |img: &Rgb, max: u32| {
+            let g = reduced_gray(img, max);
+            assert_eq!(g.pixels.len(), (g.width * g.height) as usize);
+            (g.width, g.height)
+        };
+        assert_eq!(size(&flat(2016, 1512, 0), MEASURE_LONG_EDGE), (1008, 756));
+        assert_eq!(size(&flat(900, 700, 0), MEASURE_LONG_EDGE), (900, 700));
+        assert_eq!(size(&flat(2048, 1536, 0), 1024), (1024, 768));
+        assert_eq!(size(&flat(1536, 2048, 0), 640), (384, 512));
+    }
+
+    #[test]
+    fn the_gray_copy_is_bt601_luma() {
+        // Pure red, green and blue thirds: 0.299, 0.587, 0.114 of 255.
+        let mut img = flat(30, 10, 0);
+        for (i, px) in img.data.chunks_exact_mut(3).enumerate() {
+            px[(i % 30) / 10] = 255;
+        }
+        let g = reduced_gray(&img, 1024);
+        for (at, weight) in [(0, 0.299), (10, 0.587), (20, 0.114)] {
+            let want = weight * 255.0;
+            let got = f64::from(g.pixels[at]);
+            assert!(
+                (got - want).abs() <= 1.0,
+                "pixel {at}: {got}, BT.601 {want:.1}"
+            );
+        }
     }
 
     #[test]

@@ -23,6 +23,11 @@ pub(crate) fn fitted_size(width: u32, height: u32, max: u32) -> (u32, u32) {
 
 pub(crate) fn fit_long_edge(image: Rgb, max: u32) -> Result<Rgb, PipelineError> {
     let (w, h) = fitted_size(image.width, image.height, max);
+    resize(image, w, h)
+}
+
+/// Lanczos3 resize to exactly `w`×`h` (no-op at the same size).
+pub(crate) fn resize(image: Rgb, w: u32, h: u32) -> Result<Rgb, PipelineError> {
     if (w, h) == (image.width, image.height) {
         return Ok(image);
     }

@@ -150,9 +150,49 @@ type Dims<'a> = (u32, u32, Option<&'a [u8]>);
 
 /// Walks the JPEG markers up to the first scan: frame size from SOFn, EXIF from APP1.
 fn jpeg_header(d: &[u8]) -> Result<Dims<'_>, PipelineError> {
+    let frame = jpeg_frame(d)?;
     let truncated = || PipelineError::corrupt("jpeg: headers truncated");
-    let mut at = 2;
-    let mut exif = None;
+    let height = u32::from(be16(frame.body, 1).ok_or_else(truncated)?);
+    let width = u32::from(be16(frame.body, 3).ok_or_else(truncated)?);
+    if height == 0 {
+        // The height would come later in a DNL segment; no phone writes that.
+        return Err(PipelineError::corrupt("jpeg: height deferred to DNL"));
+    }
+    Ok((width, height, frame.exif))
+}
+
+/// One marker segment of a JPEG's headers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JpegSegment<'a> {
+    /// The marker code (the byte after 0xFF).
+    pub(crate) marker: u8,
+    /// The segment's bytes after its length field.
+    pub(crate) body: &'a [u8],
+    /// Offset of the byte after the segment.
+    pub(crate) end: usize,
+}
+
+/// The frame header (SOFn) of a JPEG and the EXIF block seen before it.
+#[derive(Debug, Clone, Copy)]
+// `marker` and `end` are for the pure-Rust JPEG backend, which checks the frame itself.
+#[cfg_attr(feature = "turbojpeg", allow(dead_code))]
+pub(crate) struct JpegFrame<'a> {
+    /// SOF0–SOF15: baseline, extended, progressive, lossless; Huffman or arithmetic.
+    pub(crate) marker: u8,
+    /// The frame header after its length: precision, height, width, components.
+    pub(crate) body: &'a [u8],
+    /// Offset of the byte after the frame header.
+    pub(crate) end: usize,
+    exif: Option<&'a [u8]>,
+}
+
+/// The segment whose marker starts at `at`, after any fill bytes and markers without a
+/// length; `None` at SOI or EOI (the headers end there without what was looked for).
+pub(crate) fn jpeg_segment(
+    d: &[u8],
+    mut at: usize,
+) -> Result<Option<JpegSegment<'_>>, PipelineError> {
+    let truncated = || PipelineError::corrupt("jpeg: headers truncated");
     loop {
         // Markers may be preceded by any number of 0xFF fill bytes.
         if *d.get(at).ok_or_else(truncated)? != 0xFF {
@@ -166,12 +206,7 @@ fn jpeg_header(d: &[u8]) -> Result<Dims<'_>, PipelineError> {
         match marker {
             // Markers without a length.
             0x01 | 0xD0..=0xD7 => continue,
-            0xD8 | 0xD9 => {
-                return Err(PipelineError::corrupt(
-                    "jpeg: no frame before the image ends",
-                ))
-            }
-            0xDA => return Err(PipelineError::corrupt("jpeg: scan before frame header")),
+            0xD8 | 0xD9 => return Ok(None),
             _ => {}
         }
         let len = usize::from(be16(d, at).ok_or_else(truncated)?);
@@ -179,20 +214,37 @@ fn jpeg_header(d: &[u8]) -> Result<Dims<'_>, PipelineError> {
             return Err(PipelineError::corrupt("jpeg: bad segment length"));
         }
         let body = d.get(at + 2..at + len).ok_or_else(truncated)?;
-        match marker {
+        return Ok(Some(JpegSegment {
+            marker,
+            body,
+            end: at + len,
+        }));
+    }
+}
+
+/// Walks the JPEG markers from SOI to the frame header.
+pub(crate) fn jpeg_frame(d: &[u8]) -> Result<JpegFrame<'_>, PipelineError> {
+    let mut at = 2;
+    let mut exif = None;
+    loop {
+        let segment = jpeg_segment(d, at)?
+            .ok_or_else(|| PipelineError::corrupt("jpeg: no frame before the image ends"))?;
+        match segment.marker {
             0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
-                let height = u32::from(be16(body, 1).ok_or_else(truncated)?);
-                let width = u32::from(be16(body, 3).ok_or_else(truncated)?);
-                if height == 0 {
-                    // The height would come later in a DNL segment; no phone writes that.
-                    return Err(PipelineError::corrupt("jpeg: height deferred to DNL"));
-                }
-                return Ok((width, height, exif));
+                return Ok(JpegFrame {
+                    marker: segment.marker,
+                    body: segment.body,
+                    end: segment.end,
+                    exif,
+                })
             }
-            0xE1 if exif.is_none() && body.starts_with(b"Exif\0\0") => exif = Some(&body[6..]),
+            0xDA => return Err(PipelineError::corrupt("jpeg: scan before frame header")),
+            0xE1 if exif.is_none() && segment.body.starts_with(b"Exif\0\0") => {
+                exif = Some(&segment.body[6..])
+            }
             _ => {}
         }
-        at += len;
+        at = segment.end;
     }
 }
 

@@ -34,27 +34,43 @@ impl std::fmt::Display for Degradation {
     }
 }
 
-/// Decodes a JPEG (any size) to RGB; panics on a bad file, as befits test data.
+/// Decodes a JPEG (any size) to RGB; panics on a bad file, as befits test data. Always
+/// zune-jpeg, whichever backend the pipeline uses, so that both see the same inputs.
 pub(crate) fn decode(jpeg: &[u8]) -> Rgb {
-    let image = turbojpeg::decompress(jpeg, turbojpeg::PixelFormat::RGB).expect("sample decodes");
+    use zune_jpeg::zune_core::bytestream::ZCursor;
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+
+    let options = DecoderOptions::default()
+        .set_max_width(usize::from(u16::MAX))
+        .set_max_height(usize::from(u16::MAX))
+        .jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
+    let data = decoder.decode().expect("sample decodes");
+    let (width, height) = decoder.dimensions().expect("headers decoded");
     Rgb {
-        width: image.width as u32,
-        height: image.height as u32,
-        data: image.pixels,
+        width: width as u32,
+        height: height as u32,
+        data,
     }
 }
 
-pub(crate) fn encode(image: &Rgb, quality: i32) -> Vec<u8> {
-    let view = turbojpeg::Image {
-        pixels: image.data.as_slice(),
-        width: image.width as usize,
-        pitch: image.width as usize * 3,
-        height: image.height as usize,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    turbojpeg::compress(view, quality, turbojpeg::Subsamp::Sub2x2)
-        .expect("encodes")
-        .to_vec()
+/// Encodes a baseline 4:2:0 JPEG, as phone cameras write them. Always jpeg-encoder,
+/// whichever backend the pipeline uses.
+pub(crate) fn encode(image: &Rgb, quality: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    encoder.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
+    encoder
+        .encode(
+            &image.data,
+            u16::try_from(image.width).expect("width fits a JPEG"),
+            u16::try_from(image.height).expect("height fits a JPEG"),
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .expect("encodes");
+    out
 }
 
 /// Lanczos3 resize to exactly `width`×`height`, cropping the source to that aspect first.
@@ -86,7 +102,7 @@ pub fn phone_jpeg(
     sample: &[u8],
     width: u32,
     height: u32,
-    quality: i32,
+    quality: u8,
     noise: f32,
     orientation: u8,
 ) -> Vec<u8> {
