@@ -1,7 +1,11 @@
-//! Pure image work, synchronous and free of I/O: QR codes for the download landing page and
-//! the photo pipeline (decode, orient, scale, check, watermark, encode). Callers run heavy
-//! work off the async workers (`telemetry::spawn_blocking_in_span`, `pipeline::PhotoGate`).
+//! Pure image work, synchronous and free of I/O: QR codes for the download landing page,
+//! the photo pipeline (decode, orient, scale, check, watermark, encode), face detection,
+//! the liveness judgement, the code as a PNG, and the demo's sample frames. Callers run
+//! heavy work off the async workers (`pipeline::PhotoGate`).
 
-#[cfg(feature = "photo-pipeline")]
+pub mod code_image;
+pub mod face;
+pub mod liveness;
 pub mod pipeline;
 pub mod qr;
+pub mod samples;
