@@ -11,13 +11,15 @@ pub mod cli;
 pub mod clock;
 /// Settings: defaults, TOML file, `HEYAN_*` environment; validation.
 pub mod config;
+/// `heyan demo`: the whole flow against an in-process server, with sample images.
+pub mod demo;
 /// Value types parsed at the boundary, masking, pure rules. No I/O.
 pub mod domain;
 /// Use cases orchestrating the ports.
 pub mod flow;
 /// HTTP: routes, middleware, errors, extractors, ops endpoints.
 pub mod http;
-/// Pure image work: QR codes (and, later, the photo pipeline).
+/// Pure image work: QR codes, the photo pipeline, faces, liveness judgement, samples.
 pub mod imaging;
 /// Personal data fields sealed at rest, and lookup HMACs.
 pub mod pii;

@@ -64,6 +64,12 @@ impl Application {
         self.port
     }
 
+    /// Replaces the SMS provider (`heyan demo` reads codes from a log provider's mailbox).
+    pub fn with_sms(mut self, sms: Arc<dyn crate::sms::SmsSender>) -> Self {
+        self.state.services.sms = sms;
+        self
+    }
+
     /// The shared state (tests reach the store through it).
     pub fn state(&self) -> &AppState {
         &self.state
@@ -161,6 +167,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         keys,
         calendar: Arc::new(calendar),
         outbox_wakeup: Arc::new(Notify::new()),
+        photo_gate: crate::imaging::pipeline::PhotoGate::per_core(),
     };
     Ok(AppState {
         services,

@@ -1,9 +1,10 @@
 //! Image verification codes: issued when the App finishes, redeemed by the filing system.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::{audit, cases, webhooks, Actor, FlowError, Services};
+use super::{app_steps, audit, cases, webhooks, Actor, FlowError, Services};
+use crate::domain::case::CaseStatus;
 use crate::domain::ids::{CaseId, ClientId};
 use crate::domain::verification_code::VerificationCode;
 use crate::pii;
@@ -12,13 +13,40 @@ use crate::store::{CaseRecord, NewVerificationCode, PhotoRecord, RedeemOutcome};
 /// HMAC purpose of stored codes.
 const CODE_PURPOSE: &str = "verification_code";
 
+/// A code to show in the App.
+#[derive(Debug, Clone)]
+pub struct IssuedCode {
+    /// The code.
+    pub code: VerificationCode,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The App finishes: every step must be done (the answer lists what is missing), then a
+/// new code is issued. Asking again before redemption issues a new code and voids the old
+/// one, for a principal who lost the screen.
+pub async fn complete(
+    svc: &Services,
+    case: &CaseRecord,
+    actor: &Actor,
+) -> Result<IssuedCode, FlowError> {
+    if case.status != CaseStatus::CodeIssued {
+        app_steps::ensure_open_to_app(case)?;
+    }
+    let missing = app_steps::missing_for_completion(case);
+    if !missing.is_empty() {
+        return Err(FlowError::StepsMissing(missing));
+    }
+    issue(svc, case, actor).await
+}
+
 /// Issues a new code for a case whose App steps are done, voiding any earlier code, and
 /// queues `case.completed` for the filing system. Returns the code to show in the App.
 pub async fn issue(
     svc: &Services,
     case: &CaseRecord,
     actor: &Actor,
-) -> Result<VerificationCode, FlowError> {
+) -> Result<IssuedCode, FlowError> {
     let now = svc.clock.now();
     let code = VerificationCode::generate();
     let ttl = Duration::hours(i64::from(svc.settings.filing.code_ttl_hours));
@@ -49,7 +77,10 @@ pub async fn issue(
     if event.is_some() {
         svc.outbox_wakeup.notify_one();
     }
-    Ok(code)
+    Ok(IssuedCode {
+        code,
+        expires_at: record.expires_at,
+    })
 }
 
 /// What the filing system gets for a redeemed code.

@@ -1,15 +1,192 @@
-//! Stored photos: keeping a watermarked JPEG (replacing a retake), the filing system's
-//! pull (audited), and purging a case's photos.
+//! Stored photos: the App's uploads (in order, checked, stamped, replacing a retake), the
+//! App's preview, the filing system's pull (audited), and purging a case's photos.
+
+use std::sync::Arc;
 
 use chrono::Utc;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::app_steps::{self, AppStep};
+use super::liveness::take_allowance;
 use super::{audit, cases, Actor, FlowError, Services};
 use crate::blob::{BlobError, BlobId};
 use crate::domain::case::PhotoKind;
 use crate::domain::ids::{CaseId, ClientId};
-use crate::store::PhotoRecord;
+use crate::imaging::face::detect_faces;
+use crate::imaging::pipeline::{self, PipelineError, Processed};
+use crate::store::{CaseRecord, PhotoRecord};
+
+/// Uploads one case may make per photo kind (per round: a rejection starts a new one).
+pub const MAX_UPLOADS_PER_KIND: u32 = 10;
+
+/// Takes an ID photo from the App: in order (handheld, front, back, after liveness),
+/// within the case's allowance, through the pipeline; the handheld photo must show a
+/// face. A retake replaces the stored photo. Refusals store nothing.
+pub async fn upload(
+    svc: &Services,
+    case: &CaseRecord,
+    kind: PhotoKind,
+    bytes: Arc<[u8]>,
+    actor: &Actor,
+) -> Result<PhotoRecord, FlowError> {
+    if kind == PhotoKind::Liveness {
+        // The liveness frame comes only from a passed challenge.
+        return Err(FlowError::NotFound);
+    }
+    app_steps::ensure_can_capture(case, AppStep::of_photo(kind))?;
+    let what = format!("upload_{}", kind.as_str());
+    take_allowance(
+        svc,
+        case,
+        &what,
+        MAX_UPLOADS_PER_KIND,
+        "upload_limit_reached",
+    )
+    .await?;
+    let record = stamp_and_keep(svc, case, kind, bytes).await?;
+    audit::record(
+        svc.store.as_ref(),
+        actor,
+        "photo.uploaded",
+        Some(&case.id),
+        json!({
+            "kind": kind.as_str(),
+            "sha256": record.sha256,
+            "original_sha256": record.original_sha256,
+        }),
+        record.created_at,
+    )
+    .await?;
+    Ok(record)
+}
+
+/// Runs the pipeline on an upload (and the face check on a handheld photo), then keeps
+/// the stamped JPEG.
+pub(super) async fn stamp_and_keep(
+    svc: &Services,
+    case: &CaseRecord,
+    kind: PhotoKind,
+    bytes: Arc<[u8]>,
+) -> Result<PhotoRecord, FlowError> {
+    let opts = Arc::new(options(svc, case, kind));
+    let processed = svc
+        .photo_gate
+        .process(bytes, pipeline_kind(kind), opts)
+        .await
+        .map_err(|e| refused(kind, &e))?;
+    if kind == PhotoKind::Handheld {
+        ensure_face(&processed)?;
+    }
+    let photo = FinishedPhoto {
+        kind,
+        width: processed.width,
+        height: processed.height,
+        original_sha256: processed.original_sha256,
+        jpeg: processed.jpeg,
+    };
+    keep(svc, &case.id, photo).await
+}
+
+/// The pipeline's settings for a case's photo: the footer carries the date and a short,
+/// non-personal case reference. Liveness frames may be smaller than ID photos.
+pub fn options(svc: &Services, case: &CaseRecord, kind: PhotoKind) -> pipeline::Options {
+    let today = svc
+        .clock
+        .now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d");
+    let reference = case_reference(&case.id);
+    let mut opts = pipeline::Options {
+        footer: format!("{today} · 仅限备案使用 · 案件 {reference}"),
+        ..pipeline::Options::default()
+    };
+    if kind == PhotoKind::Liveness {
+        opts = frame_sized(opts);
+    }
+    opts
+}
+
+/// Settings for liveness frames: the App captures them from video, smaller than photos.
+pub fn frame_options() -> pipeline::Options {
+    frame_sized(pipeline::Options::default())
+}
+
+fn frame_sized(opts: pipeline::Options) -> pipeline::Options {
+    pipeline::Options {
+        min_width: 480,
+        min_height: 360,
+        ..opts
+    }
+}
+
+/// The first 6 hex digits of the case id, upper case: enough for a reviewer to match a
+/// printed photo with its case, and says nothing about the person.
+pub fn case_reference(id: &CaseId) -> String {
+    id.as_str()
+        .trim_start_matches("case_")
+        .chars()
+        .take(6)
+        .collect::<String>()
+        .to_uppercase()
+}
+
+fn pipeline_kind(kind: PhotoKind) -> pipeline::PhotoKind {
+    match kind {
+        PhotoKind::Handheld => pipeline::PhotoKind::Handheld,
+        PhotoKind::Front => pipeline::PhotoKind::Front,
+        PhotoKind::Back => pipeline::PhotoKind::Back,
+        PhotoKind::Liveness => pipeline::PhotoKind::Frame,
+    }
+}
+
+fn ensure_face(processed: &Processed) -> Result<(), FlowError> {
+    let luma = &processed.luma;
+    if detect_faces(&luma.pixels, luma.width, luma.height).is_empty() {
+        return Err(FlowError::Retake {
+            code: "no_face",
+            message_zh: "照片中未检测到人脸，请手持身份证正对镜头、露出面部后重新拍摄".into(),
+            message_en: "No face found; hold your ID card, face the camera with your face uncovered, and retake".into(),
+            fields: vec![("photo".into(), "no_face".into())],
+        });
+    }
+    Ok(())
+}
+
+/// A pipeline refusal as a retake hint; overload and faults are not the person's doing.
+fn refused(kind: PhotoKind, err: &PipelineError) -> FlowError {
+    match err {
+        e if e.is_refusal() => FlowError::Retake {
+            code: e.code(),
+            message_zh: format!("{}，请重新拍摄", e.hint_zh().trim_end_matches(['。', '，'])),
+            message_en: format!("{}; please retake", e.hint_en().trim_end_matches('.')),
+            fields: vec![(kind.as_str().into(), e.code().into())],
+        },
+        e => gate_error(e),
+    }
+}
+
+/// Overload asks the App to retry shortly; anything else is our fault.
+pub(super) fn gate_error(err: &PipelineError) -> FlowError {
+    match err {
+        PipelineError::Busy => FlowError::RateLimited {
+            code: "photo_busy",
+            retry_after_secs: 5,
+        },
+        e => FlowError::Internal(anyhow::anyhow!("image work: {e}")),
+    }
+}
+
+/// The App's preview of a stored photo (its own case only); audited.
+pub async fn view(
+    svc: &Services,
+    case: &CaseRecord,
+    kind: PhotoKind,
+    actor: &Actor,
+) -> Result<PulledPhoto, FlowError> {
+    case.status.can_show_qr()?;
+    fetch(svc, &case.id, kind, actor, "photo.viewed").await
+}
 
 /// A photo ready to store: the final (watermarked) JPEG and facts about the upload.
 #[derive(Debug, Clone)]
@@ -73,6 +250,17 @@ pub async fn pull(
 ) -> Result<PulledPhoto, FlowError> {
     let case = cases::owned_case(svc, client, case_id).await?;
     case.status.can_pull_photos()?;
+    fetch(svc, case_id, kind, actor, "photo.pulled").await
+}
+
+/// Reads a stored photo and records who saw it.
+pub(super) async fn fetch(
+    svc: &Services,
+    case_id: &CaseId,
+    kind: PhotoKind,
+    actor: &Actor,
+    action: &str,
+) -> Result<PulledPhoto, FlowError> {
     let photos = svc.store.list_photos(case_id).await?;
     let record = photos
         .into_iter()
@@ -84,7 +272,7 @@ pub async fn pull(
     audit::record(
         svc.store.as_ref(),
         actor,
-        "photo.pulled",
+        action,
         Some(case_id),
         details,
         svc.clock.now(),

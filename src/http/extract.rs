@@ -2,7 +2,8 @@
 //! strings get the same JSON error shape as everything else. Handlers take these, never
 //! bare `axum::Json`, `Path` or `Query`.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 
@@ -22,6 +23,75 @@ pub struct AppPath<T>(pub T);
 #[derive(Debug, Clone, Copy, Default, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct AppQuery<T>(pub T);
+
+/// Raw body extractor (photo uploads) with `ApiError` rejections.
+#[derive(Debug, Clone, Default)]
+pub struct AppBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for AppBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state).await?;
+        Ok(Self(bytes))
+    }
+}
+
+/// Multipart body extractor (liveness frames) with `ApiError` rejections.
+#[derive(Debug)]
+pub struct AppMultipart(pub axum::extract::Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for AppMultipart {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let multipart = axum::extract::Multipart::from_request(req, state).await?;
+        Ok(Self(multipart))
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return body_too_large();
+        }
+        unreadable_body()
+    }
+}
+
+impl From<MultipartRejection> for ApiError {
+    fn from(_: MultipartRejection) -> Self {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "multipart_required",
+            "请以 multipart/form-data 格式上传",
+            "Send the body as multipart/form-data",
+        )
+    }
+}
+
+impl From<MultipartError> for ApiError {
+    fn from(err: MultipartError) -> Self {
+        if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return body_too_large();
+        }
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_multipart",
+            "上传内容格式有误，请重试",
+            "The multipart body is malformed; try again",
+        )
+    }
+}
+
+fn unreadable_body() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "unreadable_body",
+        "无法读取请求内容",
+        "The request body could not be read",
+    )
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
@@ -46,12 +116,7 @@ impl From<JsonRejection> for ApiError {
                 "Send the body with Content-Type: application/json",
             ),
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => body_too_large(),
-            _ => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "unreadable_body",
-                "无法读取请求内容",
-                "The request body could not be read",
-            ),
+            _ => unreadable_body(),
         }
     }
 }

@@ -50,7 +50,7 @@ pub fn from_settings(
     let timeout = Duration::from_millis(settings.timeout_ms);
     let missing = |what: &str| SmsError::Rejected(format!("{what} is not set"));
     Ok(match settings.provider {
-        SmsProvider::Log => Arc::new(log::LogSms),
+        SmsProvider::Log => Arc::new(log::LogSms::default()),
         SmsProvider::Http => Arc::new(http::GatewaySms::new(
             settings
                 .http_url

@@ -24,15 +24,17 @@ crate::on_both_databases!(crate::app::cases =>
     a_provider_outage_is_a_503_that_does_not_count,
 );
 
-const MOBILE: &str = "13812345678";
+pub const MOBILE: &str = "13812345678";
 
-struct Phone {
-    app: TestApp,
-    gateway: Receiver,
-    clock: Arc<ManualClock>,
+pub struct Phone {
+    pub app: TestApp,
+    pub client: crate::helpers::TestClient,
+    pub case_id: String,
+    pub gateway: Receiver,
+    pub clock: Arc<ManualClock>,
 }
 
-async fn start(db: TestDb, tweak: impl FnOnce(&mut heyan::config::Settings)) -> Phone {
+pub async fn start(db: TestDb, tweak: impl FnOnce(&mut heyan::config::Settings)) -> Phone {
     let gateway = receiver::start(0).await;
     *gateway.inbox.secret.lock().expect("lock") = "gateway-secret".into();
     let clock = Arc::new(ManualClock::new(Utc::now()));
@@ -45,16 +47,18 @@ async fn start(db: TestDb, tweak: impl FnOnce(&mut heyan::config::Settings)) -> 
     })
     .await;
     let client = app.add_client("p", None).await;
-    app.eligible_case(&client, "APP-1").await;
+    let case_id = app.eligible_case(&client, "APP-1").await;
     Phone {
         app,
+        client,
+        case_id,
         gateway,
         clock,
     }
 }
 
 impl Phone {
-    async fn request_sms(&self, mobile: &str) -> reqwest::Response {
+    pub async fn request_sms(&self, mobile: &str) -> reqwest::Response {
         self.app
             .request(Method::POST, "/app/v1/sms")
             .json(&json!({ "mobile": mobile }))
@@ -63,18 +67,18 @@ impl Phone {
             .expect("sent")
     }
 
-    fn codes(&self) -> Vec<Value> {
+    pub fn codes(&self) -> Vec<Value> {
         self.gateway.inbox.accepted.lock().expect("lock").clone()
     }
 
-    fn last_code(&self) -> String {
+    pub fn last_code(&self) -> String {
         self.codes()
             .last()
             .and_then(|m| m["code"].as_str().map(str::to_owned))
             .expect("a code was sent")
     }
 
-    async fn sign_in(&self, code: &str) -> reqwest::Response {
+    pub async fn sign_in(&self, code: &str) -> reqwest::Response {
         let body = json!({ "mobile": MOBILE, "code": code });
         self.app
             .request(Method::POST, "/app/v1/sessions")
@@ -84,7 +88,7 @@ impl Phone {
             .expect("sent")
     }
 
-    async fn session(&self) -> String {
+    pub async fn session(&self) -> String {
         assert_eq!(self.request_sms(MOBILE).await.status(), 202);
         let response = self.sign_in(&self.last_code()).await;
         assert_eq!(response.status(), 201);
@@ -94,7 +98,7 @@ impl Phone {
             .to_owned()
     }
 
-    async fn get_case(&self, token: &str) -> reqwest::Response {
+    pub async fn get_case(&self, token: &str) -> reqwest::Response {
         self.app
             .request(Method::GET, "/app/v1/case")
             .bearer_auth(token)

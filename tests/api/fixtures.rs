@@ -56,5 +56,5 @@ pub async fn issue_code(app: &TestApp, case_id: &str) -> String {
     let code = codes::issue(&app.state.services, &case, &actor)
         .await
         .expect("code issued");
-    code.as_str().to_owned()
+    code.code.as_str().to_owned()
 }

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::auth::{AppUser, ClientAddr};
 use crate::domain::MobileNumber;
 use crate::flow::app_auth;
+use crate::flow::app_steps::{self, AppStep};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::AppJson;
 use crate::http::state::AppState;
@@ -85,74 +86,31 @@ pub struct AppCaseResponse {
     pub websites: Vec<String>,
 }
 
-const STEPS: [(&str, &str, &str); 7] = [
-    ("phone", "验证手机号", "Verify your phone"),
-    (
-        "consent",
-        "阅读并同意个人信息处理说明",
-        "Read and accept the consent",
-    ),
-    (
-        "liveness",
-        "本人核验：按提示完成动作",
-        "Liveness check: follow the prompts",
-    ),
-    (
-        "handheld",
-        "拍摄手持身份证照片",
-        "Photograph yourself holding your ID card",
-    ),
-    (
-        "front",
-        "拍摄身份证人像面",
-        "Photograph the front of your ID card",
-    ),
-    (
-        "back",
-        "拍摄身份证国徽面",
-        "Photograph the back of your ID card",
-    ),
-    (
-        "complete",
-        "提交并获取图片验证码",
-        "Finish and get the image verification code",
-    ),
-];
-
 impl AppCaseResponse {
     /// The steps of a case.
     pub fn new(case: &CaseRecord, websites: Vec<String>) -> Self {
-        let p = &case.progress;
-        let done = [
-            p.phone_verified_at.is_some(),
-            p.consent_at.is_some(),
-            p.liveness_at.is_some(),
-            p.handheld_at.is_some(),
-            p.front_at.is_some(),
-            p.back_at.is_some(),
-            p.code_issued_at.is_some() && case.status.as_str() != "rejected",
-        ];
-        let steps: Vec<StepResponse> = STEPS
-            .iter()
-            .zip(done)
-            .map(|((step, zh, en), done)| StepResponse {
-                step,
-                done,
-                prompt_zh: zh,
-                prompt_en: en,
+        let steps = AppStep::ALL
+            .into_iter()
+            .map(|step| StepResponse {
+                step: step.as_str(),
+                done: step.is_done(case),
+                prompt_zh: step.prompt_zh(),
+                prompt_en: step.prompt_en(),
             })
             .collect();
-        let next_step = steps.iter().find(|s| !s.done).map(|s| s.step);
         Self {
             status: case.status.as_str().into(),
             steps,
-            next_step,
+            next_step: app_steps::next_step(case).map(AppStep::as_str),
             websites,
         }
     }
 }
 
-async fn case_response(state: &AppState, case: &CaseRecord) -> ApiResult<AppCaseResponse> {
+pub(super) async fn case_response(
+    state: &AppState,
+    case: &CaseRecord,
+) -> ApiResult<AppCaseResponse> {
     let websites = state
         .store
         .list_websites(&case.id)

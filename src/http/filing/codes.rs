@@ -1,8 +1,8 @@
 //! Redeeming the image verification code and pulling the watermarked photos.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,6 +14,7 @@ use crate::domain::case::PhotoKind;
 use crate::flow::{codes, photos};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, AppPath};
+use crate::http::jpeg::jpeg_response;
 use crate::http::state::AppState;
 
 /// The code the principal typed into the filing system.
@@ -128,7 +129,7 @@ fn manifest_response(state: &AppState, m: codes::Manifest) -> ManifestResponse {
             passed: m.case.progress.liveness_at.is_some(),
             at: m.case.progress.liveness_at,
         },
-        location_in_shanghai: None,
+        location_in_shanghai: m.case.location_in_shanghai,
         case_id: m.case.id.to_string(),
         filing_id: m.case.filing_id,
         status: m.case.status.as_str().into(),
@@ -156,18 +157,5 @@ pub async fn get_photo(
 ) -> ApiResult<Response> {
     let kind = PhotoKind::parse(&kind).ok_or_else(ApiError::not_found)?;
     let pulled = photos::pull(&state, &client.id, &case_id(&id)?, kind, &client.actor()).await?;
-    let etag = format!("\"{}\"", pulled.record.sha256);
-    let etag_value = HeaderValue::from_str(&etag).map_err(ApiError::internal)?;
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let common = [
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        (header::ETAG, etag_value),
-    ];
-    if matches {
-        return Ok((StatusCode::NOT_MODIFIED, common).into_response());
-    }
-    Ok((common, [(header::CONTENT_TYPE, "image/jpeg")], pulled.jpeg).into_response())
+    jpeg_response(pulled, &headers)
 }

@@ -1,0 +1,141 @@
+//! The App's steps in order (phone, consent, liveness, handheld, front, back, complete):
+//! which are done, which comes next, and the gates every capture passes — the case must be
+//! open to the App, consent given, and the earlier steps done.
+
+use crate::domain::case::{CaseStatus, PhotoKind};
+use crate::store::CaseRecord;
+
+use super::FlowError;
+
+/// One step of the App check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AppStep {
+    /// The SMS check.
+    Phone,
+    /// The consent.
+    Consent,
+    /// The liveness challenge.
+    Liveness,
+    /// The handheld photo.
+    Handheld,
+    /// The ID card's front.
+    Front,
+    /// The ID card's back.
+    Back,
+    /// The image verification code.
+    Complete,
+}
+
+impl AppStep {
+    /// In the order the App takes them.
+    pub const ALL: [Self; 7] = [
+        Self::Phone,
+        Self::Consent,
+        Self::Liveness,
+        Self::Handheld,
+        Self::Front,
+        Self::Back,
+        Self::Complete,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Phone => "phone",
+            Self::Consent => "consent",
+            Self::Liveness => "liveness",
+            Self::Handheld => "handheld",
+            Self::Front => "front",
+            Self::Back => "back",
+            Self::Complete => "complete",
+        }
+    }
+
+    /// What the App shows for the step, in Chinese.
+    pub fn prompt_zh(self) -> &'static str {
+        match self {
+            Self::Phone => "验证手机号",
+            Self::Consent => "阅读并同意个人信息处理说明",
+            Self::Liveness => "本人核验：按提示完成动作",
+            Self::Handheld => "拍摄手持身份证照片",
+            Self::Front => "拍摄身份证人像面",
+            Self::Back => "拍摄身份证国徽面",
+            Self::Complete => "提交并获取图片验证码",
+        }
+    }
+
+    /// The same in English.
+    pub fn prompt_en(self) -> &'static str {
+        match self {
+            Self::Phone => "Verify your phone",
+            Self::Consent => "Read and accept the consent",
+            Self::Liveness => "Liveness check: follow the prompts",
+            Self::Handheld => "Photograph yourself holding your ID card",
+            Self::Front => "Photograph the front of your ID card",
+            Self::Back => "Photograph the back of your ID card",
+            Self::Complete => "Finish and get the image verification code",
+        }
+    }
+
+    /// The step a stored photo belongs to.
+    pub fn of_photo(kind: PhotoKind) -> Self {
+        match kind {
+            PhotoKind::Liveness => Self::Liveness,
+            PhotoKind::Handheld => Self::Handheld,
+            PhotoKind::Front => Self::Front,
+            PhotoKind::Back => Self::Back,
+        }
+    }
+
+    /// Whether the case has done this step. A rejection (issue 6) clears the steps it
+    /// reopens, and the code must be issued again after it.
+    pub fn is_done(self, case: &CaseRecord) -> bool {
+        let p = &case.progress;
+        match self {
+            Self::Phone => p.phone_verified_at.is_some(),
+            Self::Consent => p.consent_at.is_some(),
+            Self::Liveness => p.liveness_at.is_some(),
+            Self::Handheld => p.handheld_at.is_some(),
+            Self::Front => p.front_at.is_some(),
+            Self::Back => p.back_at.is_some(),
+            Self::Complete => p.code_issued_at.is_some() && case.status != CaseStatus::Rejected,
+        }
+    }
+}
+
+/// The first step not done, if any.
+pub fn next_step(case: &CaseRecord) -> Option<AppStep> {
+    AppStep::ALL.into_iter().find(|s| !s.is_done(case))
+}
+
+/// The steps before `Complete` that are not done.
+pub fn missing_for_completion(case: &CaseRecord) -> Vec<AppStep> {
+    AppStep::ALL
+        .into_iter()
+        .filter(|s| *s != AppStep::Complete && !s.is_done(case))
+        .collect()
+}
+
+/// Whether the App may capture `step` now: the case is open to the App, consent was given,
+/// and every earlier step is done. A step already done may be retaken.
+pub fn ensure_can_capture(case: &CaseRecord, step: AppStep) -> Result<(), FlowError> {
+    ensure_open_to_app(case)?;
+    if !AppStep::Consent.is_done(case) {
+        return Err(FlowError::Forbidden("consent_required"));
+    }
+    let mut earlier = AppStep::ALL.into_iter().take_while(|s| *s != step);
+    match earlier.find(|s| !s.is_done(case)) {
+        Some(next) => Err(FlowError::OutOfOrder { next }),
+        None => Ok(()),
+    }
+}
+
+/// Whether the case still takes captures from the App: open and not yet finished (a
+/// rejected case is open again for the steps the decision reopened).
+pub fn ensure_open_to_app(case: &CaseRecord) -> Result<(), FlowError> {
+    case.status.can_show_qr()?;
+    match case.status {
+        CaseStatus::AwaitingApp | CaseStatus::Rejected => Ok(()),
+        _ => Err(FlowError::Conflict("app_steps_closed")),
+    }
+}

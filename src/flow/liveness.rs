@@ -1,0 +1,492 @@
+//! The liveness check (本人核验): the location report and a challenge of 2–3 random actions
+//! with a single-use nonce, then the frames the App captured per action — decoded, one
+//! face per frame found by the face detector, head movement for nod and shake — and the
+//! best frame kept, watermarked, for reviewers.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Duration, Utc};
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::app_steps::{self, AppStep};
+use super::{audit, photos, Actor, FlowError, Services};
+use crate::domain::case::PhotoKind;
+use crate::domain::geo::{parse_coordinates, ShanghaiBoundary};
+use crate::domain::ids::CaseId;
+use crate::domain::liveness::LivenessAction;
+use crate::imaging::face::{detect_faces, FaceBox};
+use crate::imaging::liveness::{judge, FrameFaces, Verdict};
+use crate::imaging::pipeline::{self, LumaImage, PipelineError};
+use crate::pii;
+use crate::store::{CaseRecord, ConsumeOutcome, NewSingleUseToken};
+
+/// How long a challenge may be answered.
+pub const CHALLENGE_TTL_SECS: i64 = 180;
+/// Frames the App sends per action, at least and at most.
+pub const MIN_FRAMES: usize = 3;
+/// See [`MIN_FRAMES`].
+pub const MAX_FRAMES: usize = 8;
+/// Liveness challenges one case may take (per round: a rejection starts a new one).
+pub const MAX_ATTEMPTS: u32 = 10;
+/// Frames are examined at this long edge; enough for the detector, cheap to decode.
+const ANALYSIS_LONG_EDGE: u32 = 640;
+const CHALLENGE_PURPOSE: &str = "liveness_challenge";
+
+/// Where the App says the capture happens (WGS-84, as phones report it).
+#[derive(Debug, Clone, Copy)]
+pub struct ReportedLocation {
+    /// Degrees.
+    pub latitude: f64,
+    /// Degrees.
+    pub longitude: f64,
+    /// Metres (68 % radius), when the platform reports one.
+    pub accuracy_m: Option<f64>,
+}
+
+/// A challenge for the App to perform.
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    /// The nonce; the frames are posted to `/app/v1/liveness/{id}`.
+    pub id: String,
+    /// The actions, in the order to perform them.
+    pub actions: Vec<LivenessAction>,
+    /// When the challenge stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Challenges left for this case after this one.
+    pub attempts_left: u32,
+}
+
+/// What the challenge token grants: stored as its subject.
+#[derive(Debug, Serialize, Deserialize)]
+struct ChallengeSubject {
+    case: String,
+    actions: Vec<LivenessAction>,
+}
+
+/// Checks the location, then issues a challenge. Outside Shanghai is refused (and
+/// recorded as "no"); only the yes/no is kept.
+pub async fn start(
+    svc: &Services,
+    case: &CaseRecord,
+    location: ReportedLocation,
+    actor: &Actor,
+) -> Result<Challenge, FlowError> {
+    app_steps::ensure_can_capture(case, AppStep::Liveness)?;
+    let now = svc.clock.now();
+    let at = parse_coordinates(location.latitude, location.longitude, location.accuracy_m)
+        .map_err(|e| location_refused(e.code(), &e.to_string()))?;
+    let in_shanghai = boundary()?.contains_coordinates(&at);
+    svc.store
+        .record_location(&case.id, in_shanghai, now)
+        .await?;
+    audit::record(
+        svc.store.as_ref(),
+        actor,
+        "location.reported",
+        Some(&case.id),
+        json!({ "in_shanghai": in_shanghai }),
+        now,
+    )
+    .await?;
+    if !in_shanghai {
+        return Err(FlowError::Retake {
+            code: "outside_shanghai",
+            message_zh: "当前位置不在上海市，App 核验须在上海市范围内进行；如不在上海，请使用普通拍照方式".into(),
+            message_en: "You are not in Shanghai. The App check must be done within Shanghai; elsewhere, use the ordinary photo method".into(),
+            fields: vec![("location".into(), "outside_shanghai".into())],
+        });
+    }
+    let used = take_allowance(
+        svc,
+        case,
+        "liveness",
+        MAX_ATTEMPTS,
+        "liveness_attempts_exhausted",
+    )
+    .await?;
+    let challenge = Challenge {
+        id: hex::encode(rand::thread_rng().gen::<[u8; 16]>()),
+        actions: draw_actions(&mut rand::thread_rng()),
+        expires_at: now + Duration::seconds(CHALLENGE_TTL_SECS),
+        attempts_left: MAX_ATTEMPTS.saturating_sub(used),
+    };
+    let subject = ChallengeSubject {
+        case: case.id.to_string(),
+        actions: challenge.actions.clone(),
+    };
+    svc.store
+        .insert_single_use_token(&NewSingleUseToken {
+            purpose: CHALLENGE_PURPOSE.into(),
+            token_hash: pii::lookup_hmac(&svc.keys, CHALLENGE_PURPOSE, &challenge.id),
+            subject: serde_json::to_string(&subject).map_err(anyhow::Error::new)?,
+            expires_at: challenge.expires_at,
+            created_at: now,
+        })
+        .await?;
+    audit::record(
+        svc.store.as_ref(),
+        actor,
+        "liveness.challenge_issued",
+        Some(&case.id),
+        json!({ "actions": challenge.actions }),
+        now,
+    )
+    .await?;
+    Ok(challenge)
+}
+
+/// 2 or 3 different actions in random order.
+pub fn draw_actions(rng: &mut impl Rng) -> Vec<LivenessAction> {
+    let mut actions = LivenessAction::ALL.to_vec();
+    actions.shuffle(rng);
+    actions.truncate(rng.gen_range(2..=3));
+    actions
+}
+
+/// One uploaded frame: the action it belongs to and its bytes.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The action (the multipart field name).
+    pub action: LivenessAction,
+    /// JPEG, PNG or WebP bytes.
+    pub bytes: Arc<[u8]>,
+}
+
+/// A passed check: what the frames showed and the stored best frame.
+#[derive(Debug, Clone)]
+pub struct Passed {
+    /// Per action: frames and measured movement.
+    pub verdict: Verdict,
+    /// The stored, watermarked best frame.
+    pub photo: crate::store::PhotoRecord,
+}
+
+/// Checks the frames of a challenge. The challenge is used up whatever the outcome: a
+/// failed attempt starts again with a new challenge.
+pub async fn submit(
+    svc: &Services,
+    case: &CaseRecord,
+    challenge_id: &str,
+    frames: Vec<Frame>,
+    actor: &Actor,
+) -> Result<Passed, FlowError> {
+    app_steps::ensure_can_capture(case, AppStep::Liveness)?;
+    let now = svc.clock.now();
+    let actions = consume_challenge(svc, &case.id, challenge_id, now).await?;
+    let grouped = group_frames(&actions, frames)?;
+    let analysed = analyse(svc, grouped.clone()).await?;
+    let verdict = judge(&analysed);
+    if !verdict.passed() {
+        audit::record(
+            svc.store.as_ref(),
+            actor,
+            "liveness.failed",
+            Some(&case.id),
+            json!({ "reasons": verdict.reason_codes() }),
+            now,
+        )
+        .await?;
+        return Err(failed(&verdict));
+    }
+    let (action_index, frame_index) = verdict.best_frame().ok_or_else(|| {
+        FlowError::Internal(anyhow::anyhow!("a passed verdict names no best frame"))
+    })?;
+    let best = Arc::clone(&grouped[action_index].1[frame_index]);
+    let photo = photos::stamp_and_keep(svc, case, PhotoKind::Liveness, best).await?;
+    let summary = json!({
+        "actions": verdict.summary(),
+        "best_frame": { "action": actions[action_index], "frame": frame_index },
+    });
+    svc.store
+        .record_liveness(&case.id, &summary.to_string(), now)
+        .await?;
+    audit::record(
+        svc.store.as_ref(),
+        actor,
+        "liveness.passed",
+        Some(&case.id),
+        json!({ "result": summary, "sha256": photo.sha256, "original_sha256": photo.original_sha256 }),
+        now,
+    )
+    .await?;
+    Ok(Passed { verdict, photo })
+}
+
+async fn consume_challenge(
+    svc: &Services,
+    case_id: &CaseId,
+    challenge_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<LivenessAction>, FlowError> {
+    let not_found = FlowError::Conflict("challenge_not_found");
+    if challenge_id.len() != 32 || !challenge_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_found);
+    }
+    let hash = pii::lookup_hmac(&svc.keys, CHALLENGE_PURPOSE, challenge_id);
+    let subject = match svc
+        .store
+        .consume_single_use_token(CHALLENGE_PURPOSE, &hash, now)
+        .await?
+    {
+        ConsumeOutcome::Consumed { subject } => subject,
+        ConsumeOutcome::AlreadyUsed => return Err(FlowError::Conflict("challenge_used")),
+        ConsumeOutcome::Expired => return Err(FlowError::Conflict("challenge_expired")),
+        ConsumeOutcome::Unknown => return Err(not_found),
+    };
+    let subject: ChallengeSubject =
+        serde_json::from_str(&subject).map_err(|e| anyhow::anyhow!("challenge subject: {e}"))?;
+    // Another case's challenge answers like a missing one.
+    if subject.case != case_id.as_str() {
+        return Err(not_found);
+    }
+    Ok(subject.actions)
+}
+
+type Grouped = Vec<(LivenessAction, Vec<Arc<[u8]>>)>;
+
+/// Puts frames under the challenge's actions, in challenge order, checking that each
+/// action has between MIN and MAX frames and that no other action was sent.
+fn group_frames(actions: &[LivenessAction], frames: Vec<Frame>) -> Result<Grouped, FlowError> {
+    let mut by_action: BTreeMap<LivenessAction, Vec<Arc<[u8]>>> = BTreeMap::new();
+    for frame in frames {
+        if !actions.contains(&frame.action) {
+            return Err(frames_refused(
+                "unexpected_action",
+                format!("frames.{}", frame.action.as_str()),
+                "上传的动作与本次要求不符，请重新开始本人核验",
+                "These frames are for an action this challenge did not ask for; start again",
+            ));
+        }
+        by_action.entry(frame.action).or_default().push(frame.bytes);
+    }
+    actions
+        .iter()
+        .map(|action| {
+            let frames = by_action.remove(action).unwrap_or_default();
+            if (MIN_FRAMES..=MAX_FRAMES).contains(&frames.len()) {
+                Ok((*action, frames))
+            } else {
+                Err(frames_refused(
+                    "frame_count",
+                    format!("frames.{}", action.as_str()),
+                    format!(
+                        "“{}”需要 {MIN_FRAMES}–{MAX_FRAMES} 张画面，请重新开始本人核验",
+                        action.prompt_zh()
+                    ),
+                    format!(
+                        "“{}” needs {MIN_FRAMES}–{MAX_FRAMES} frames; start again",
+                        action.prompt_en()
+                    ),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Decodes every frame small and finds its faces, off the async workers.
+async fn analyse(svc: &Services, grouped: Grouped) -> Result<Vec<FrameFaces>, FlowError> {
+    let opts = photos::frame_options();
+    let work = move || -> Result<Vec<FrameFaces>, FlowError> {
+        let mut analysed = Vec::new();
+        for (action, frames) in grouped {
+            let mut faces = Vec::with_capacity(frames.len());
+            let mut frame_sizes = Vec::with_capacity(frames.len());
+            for (index, bytes) in frames.iter().enumerate() {
+                let luma = pipeline::luma_preview(bytes, &opts, ANALYSIS_LONG_EDGE)
+                    .map_err(|e| frame_unreadable(action, index, &e))?;
+                faces.push(faces_of(&luma));
+                frame_sizes.push((luma.width, luma.height));
+            }
+            analysed.push(FrameFaces {
+                action,
+                faces,
+                frame_sizes,
+            });
+        }
+        Ok(analysed)
+    };
+    svc.photo_gate
+        .run(work)
+        .await
+        .map_err(|e| photos::gate_error(&e))?
+}
+
+fn faces_of(luma: &LumaImage) -> Vec<FaceBox> {
+    detect_faces(&luma.pixels, luma.width, luma.height)
+}
+
+fn frame_unreadable(action: LivenessAction, index: usize, err: &PipelineError) -> FlowError {
+    FlowError::Retake {
+        code: "frame_unreadable",
+        message_zh: format!(
+            "“{}”的第 {} 张画面无法读取：{}",
+            action.prompt_zh(),
+            index + 1,
+            err.hint_zh()
+        ),
+        message_en: format!(
+            "Frame {} of “{}” cannot be used: {}",
+            index + 1,
+            action.prompt_en(),
+            err.hint_en()
+        ),
+        fields: vec![(
+            format!("frames.{}[{index}]", action.as_str()),
+            err.code().into(),
+        )],
+    }
+}
+
+fn failed(verdict: &Verdict) -> FlowError {
+    let reasons = verdict.reasons();
+    // Every bad frame is a reason; the first two hints are enough to act on.
+    let join = |f: fn(&crate::imaging::liveness::Reason) -> &str| {
+        let mut hints: Vec<&str> = reasons.iter().map(f).collect();
+        hints.dedup();
+        hints.truncate(2);
+        hints.join("；")
+    };
+    FlowError::Retake {
+        code: "liveness_failed",
+        message_zh: format!(
+            "本人核验未通过：{}。请重新开始本人核验",
+            join(|r| &r.hint_zh)
+        ),
+        message_en: format!(
+            "The liveness check did not pass: {}. Start it again",
+            join(|r| &r.hint_en)
+        ),
+        fields: reasons.iter().map(|r| (r.path(), r.code.into())).collect(),
+    }
+}
+
+fn frames_refused(
+    code: &'static str,
+    path: String,
+    zh: impl Into<String>,
+    en: impl Into<String>,
+) -> FlowError {
+    FlowError::Retake {
+        code,
+        message_zh: zh.into(),
+        message_en: en.into(),
+        fields: vec![(path, code.into())],
+    }
+}
+
+fn location_refused(code: &'static str, detail: &str) -> FlowError {
+    FlowError::Retake {
+        code,
+        message_zh: "无法确认您的位置，请打开手机定位（GPS）后重试".into(),
+        message_en: format!(
+            "Your location could not be used ({detail}); turn on location (GPS) and try again"
+        ),
+        fields: vec![("location".into(), code.into())],
+    }
+}
+
+fn boundary() -> Result<&'static ShanghaiBoundary, FlowError> {
+    static BOUNDARY: OnceLock<Option<ShanghaiBoundary>> = OnceLock::new();
+    BOUNDARY
+        .get_or_init(|| ShanghaiBoundary::builtin().ok())
+        .as_ref()
+        .ok_or_else(|| {
+            FlowError::Internal(anyhow::anyhow!(
+                "the built-in Shanghai boundary does not parse"
+            ))
+        })
+}
+
+/// Counts one use of a per-case allowance (`liveness`, `upload_front`…) and returns how
+/// many were used, or `Exhausted(code)` beyond `limit`. The window starts at the case's
+/// last decision, so a rejection gives the reopened steps a fresh allowance.
+pub(super) async fn take_allowance(
+    svc: &Services,
+    case: &CaseRecord,
+    what: &str,
+    limit: u32,
+    code: &'static str,
+) -> Result<u32, FlowError> {
+    let start = case.decided_at.unwrap_or(case.created_at);
+    let key = format!("case_{what}:{}", case.id);
+    let used = svc
+        .store
+        .increment_counter(&key, start, start + Duration::days(400), svc.clock.now())
+        .await?;
+    let used = u32::try_from(used).unwrap_or(u32::MAX);
+    if used > limit {
+        return Err(FlowError::Exhausted(code));
+    }
+    Ok(used)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn challenges_hold_two_or_three_different_actions_in_varying_order() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut lengths = std::collections::BTreeSet::new();
+        let mut firsts = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let actions = draw_actions(&mut rng);
+            let unique: std::collections::BTreeSet<_> = actions.iter().collect();
+            assert_eq!(unique.len(), actions.len(), "{actions:?}");
+            lengths.insert(actions.len());
+            firsts.insert(actions[0]);
+        }
+        assert_eq!(lengths.into_iter().collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(firsts.len(), 4, "every action comes first sometimes");
+    }
+
+    fn frame(action: LivenessAction) -> Frame {
+        Frame {
+            action,
+            bytes: Arc::from(vec![0u8; 4]),
+        }
+    }
+
+    #[test]
+    fn frames_are_grouped_in_challenge_order_and_counted() {
+        let actions = [LivenessAction::Shake, LivenessAction::Blink];
+        let mut frames: Vec<_> = (0..3).map(|_| frame(LivenessAction::Blink)).collect();
+        frames.extend((0..4).map(|_| frame(LivenessAction::Shake)));
+        let grouped = group_frames(&actions, frames).expect("grouped");
+        let shape: Vec<_> = grouped.iter().map(|(a, f)| (*a, f.len())).collect();
+        assert_eq!(
+            shape,
+            [(LivenessAction::Shake, 4), (LivenessAction::Blink, 3)]
+        );
+    }
+
+    #[test]
+    fn too_few_too_many_or_foreign_frames_are_refused_with_the_action_named() {
+        let actions = [LivenessAction::Nod, LivenessAction::Blink];
+        let code_and_field = |frames: Vec<Frame>| match group_frames(&actions, frames) {
+            Err(FlowError::Retake { code, fields, .. }) => (code, fields[0].0.clone()),
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        let few: Vec<_> = (0..MIN_FRAMES - 1)
+            .map(|_| frame(LivenessAction::Nod))
+            .chain((0..3).map(|_| frame(LivenessAction::Blink)))
+            .collect();
+        assert_eq!(code_and_field(few), ("frame_count", "frames.nod".into()));
+        let many: Vec<_> = (0..3)
+            .map(|_| frame(LivenessAction::Nod))
+            .chain((0..=MAX_FRAMES).map(|_| frame(LivenessAction::Blink)))
+            .collect();
+        assert_eq!(code_and_field(many), ("frame_count", "frames.blink".into()));
+        let foreign = vec![frame(LivenessAction::OpenMouth)];
+        assert_eq!(
+            code_and_field(foreign),
+            ("unexpected_action", "frames.open_mouth".into())
+        );
+    }
+}
