@@ -206,6 +206,35 @@ impl BusinessCalendar {
         Ok(shanghai_to_utc(due_day.and_time(due_time)))
     }
 
+    /// Hours between `from` and `to` that fall on business days (whole local days in
+    /// Asia/Shanghai): the review SLA's clock, which stops over weekends and holidays.
+    /// Zero when `to` is not after `from`.
+    pub fn business_hours_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<f64, CalendarError> {
+        if to <= from {
+            return Ok(0.0);
+        }
+        let (start, end) = (
+            from.with_timezone(&Shanghai).naive_local(),
+            to.with_timezone(&Shanghai).naive_local(),
+        );
+        let mut seconds = 0i64;
+        let mut day = start.date();
+        while day <= end.date() {
+            if self.is_business_day(day)? {
+                let day_start = day.and_hms_opt(0, 0, 0).unwrap_or(start);
+                let next_start = day_start + chrono::Duration::days(1);
+                let overlap = end.min(next_start) - start.max(day_start);
+                seconds += overlap.num_seconds().max(0);
+            }
+            day = day.succ_opt().ok_or_else(|| self.out_of_range(day))?;
+        }
+        Ok(seconds as f64 / 3600.0)
+    }
+
     fn year_of(&self, date: NaiveDate) -> Result<&YearArrangement, CalendarError> {
         self.years
             .get(&date.year())
@@ -1070,5 +1099,38 @@ mod tests {
                 Err(other) => prop_assert!(false, "unexpected error {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn business_hours_skip_weekends_and_count_partial_days() {
+        let cal = BusinessCalendar::builtin().expect("calendar");
+        let at = |d: u32, h: u32| {
+            shanghai_to_utc(
+                NaiveDate::from_ymd_opt(2026, 3, d)
+                    .expect("date")
+                    .and_hms_opt(h, 0, 0)
+                    .expect("time"),
+            )
+        };
+        // Friday 2026-03-06 15:00 → Monday 2026-03-09 15:00: 9 h on Friday, 15 h on Monday.
+        let hours = cal
+            .business_hours_between(at(6, 15), at(9, 15))
+            .expect("covered");
+        assert!((hours - 24.0).abs() < 1e-9, "{hours}");
+        // Within one business day.
+        let hours = cal
+            .business_hours_between(at(10, 9), at(10, 11))
+            .expect("covered");
+        assert!((hours - 2.0).abs() < 1e-9, "{hours}");
+        // All weekend.
+        let hours = cal
+            .business_hours_between(at(7, 9), at(8, 20))
+            .expect("covered");
+        assert_eq!(hours, 0.0);
+        assert_eq!(
+            cal.business_hours_between(at(9, 10), at(9, 9))
+                .expect("covered"),
+            0.0
+        );
     }
 }

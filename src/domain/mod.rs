@@ -9,11 +9,13 @@ pub mod domain_name;
 pub mod filing_id;
 pub mod geo;
 pub mod ids;
+pub mod liveness;
 pub mod mask;
 pub mod mobile;
 pub mod person_name;
 pub mod platform;
 pub mod resident_id;
+pub mod review;
 pub mod role;
 pub mod verification_code;
 

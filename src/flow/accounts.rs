@@ -134,13 +134,7 @@ pub async fn add_reviewer(
 ) -> Result<ReviewerId, FlowError> {
     let username = checked_username(username)?;
     let display_name = checked_name("display_name", display_name)?;
-    if password.expose_secret().chars().count() < MIN_PASSWORD_CHARS {
-        return Err(invalid(
-            "password",
-            "too_short",
-            format!("at least {MIN_PASSWORD_CHARS} characters"),
-        ));
-    }
+    check_password(password)?;
     if roles.is_empty() {
         return Err(invalid("roles", "empty", "at least one role".into()));
     }
@@ -156,6 +150,59 @@ pub async fn add_reviewer(
     store.insert_reviewer(&reviewer).await?;
     tracing::info!(reviewer.id = %id, "reviewer created");
     Ok(id)
+}
+
+/// Disables a reviewer account (an operator's action, audited); its sessions end.
+pub async fn disable_reviewer(
+    store: &dyn Store,
+    username: &str,
+    now: DateTime<Utc>,
+) -> Result<(), FlowError> {
+    store.disable_reviewer(username, now).await?;
+    let details = serde_json::json!({ "username": username });
+    super::audit::record(store, &operator(), "reviewer.disabled", None, details, now).await
+}
+
+/// Sets a new password (an operator's action, audited); lifts a lock, ends sessions.
+pub async fn reset_reviewer_password(
+    store: &dyn Store,
+    username: &str,
+    password: &SecretString,
+    now: DateTime<Utc>,
+) -> Result<(), FlowError> {
+    check_password(password)?;
+    store
+        .set_reviewer_password(username, &hash_password(password)?, now)
+        .await?;
+    let details = serde_json::json!({ "username": username });
+    super::audit::record(
+        store,
+        &operator(),
+        "reviewer.password_reset",
+        None,
+        details,
+        now,
+    )
+    .await
+}
+
+fn operator() -> super::Actor {
+    super::Actor {
+        kind: "operator",
+        id: "cli".into(),
+        ip: None,
+    }
+}
+
+fn check_password(password: &SecretString) -> Result<(), FlowError> {
+    if password.expose_secret().chars().count() < MIN_PASSWORD_CHARS {
+        return Err(invalid(
+            "password",
+            "too_short",
+            format!("at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(())
 }
 
 /// argon2id with the crate's default (OWASP-recommended) parameters and a random salt.

@@ -1,5 +1,6 @@
 //! Housekeeping the server does on its own: dropping expired rate-limit windows and
-//! idempotency records so those tables stay small.
+//! idempotency records so those tables stay small, purging photos that are due, and
+//! refreshing the review queue gauges.
 
 use std::time::Duration;
 
@@ -31,5 +32,8 @@ pub async fn sweep(svc: &Services) {
         Ok(n) if n > 0 => tracing::debug!(rows = n, "expired idempotency records deleted"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not delete expired idempotency records"),
+    }
+    if let Err(e) = super::purge::purge_due(svc).await {
+        tracing::warn!(error = %e, "purging due photos failed; the next pass retries");
     }
 }

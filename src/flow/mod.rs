@@ -4,12 +4,17 @@
 
 pub mod accounts;
 pub mod app_auth;
+pub mod app_steps;
 pub mod audit;
 pub mod cases;
 pub mod codes;
+pub mod liveness;
 pub mod maintenance;
 pub mod photos;
+pub mod purge;
 pub mod quota;
+pub mod review;
+pub mod reviewer_auth;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -43,6 +48,8 @@ pub struct Services {
     pub outbox_wakeup: Arc<Notify>,
     /// Sends SMS codes.
     pub sms: Arc<dyn crate::sms::SmsSender>,
+    /// Bounds how much image work runs at once.
+    pub photo_gate: crate::imaging::pipeline::PhotoGate,
 }
 
 /// What went wrong, in business terms; `http::error` maps it to a status and code.
@@ -81,12 +88,44 @@ pub enum FlowError {
         /// Seconds until it may work.
         retry_after_secs: u64,
     },
+    /// A reviewer account is locked after repeated failed logins.
+    #[error("account locked; retry after {retry_after_secs} s")]
+    AccountLocked {
+        /// Seconds until the lock ends.
+        retry_after_secs: u64,
+    },
     /// A dependency outside our machines is down (e.g. `sms_unavailable`).
     #[error("unavailable: {0}")]
     Unavailable(&'static str),
     /// The caller is not (or no longer) signed in; the code says why.
     #[error("unauthenticated: {0}")]
     Unauthenticated(&'static str),
+    /// An App step was attempted before an earlier one; `next` is what to do first.
+    #[error("out of order: {} comes first", next.as_str())]
+    OutOfOrder {
+        /// The first step not done.
+        next: app_steps::AppStep,
+    },
+    /// The App asked to complete before every step was done.
+    #[error("steps missing")]
+    StepsMissing(Vec<app_steps::AppStep>),
+    /// The upload was understood but cannot be used: the person should retake it. The
+    /// messages say what to do; `fields` names what was wrong (`frames.nod[2]`: `no_face`).
+    #[error("retake: {code}")]
+    Retake {
+        /// Stable code, e.g. `photo_blurry`, `liveness_failed`, `outside_shanghai`.
+        code: &'static str,
+        /// What to do, in Chinese.
+        message_zh: String,
+        /// The same in English.
+        message_en: String,
+        /// Path → problem codes.
+        fields: Vec<(String, String)>,
+    },
+    /// A per-case allowance is used up (`liveness_attempts_exhausted`, `upload_limit_reached`);
+    /// waiting does not help, the filing system must start a new case.
+    #[error("allowance {0} used up")]
+    Exhausted(&'static str),
     /// A precondition the user must fulfil first (e.g. `consent_required`).
     #[error("forbidden: {0}")]
     Forbidden(&'static str),

@@ -291,13 +291,66 @@ impl From<crate::flow::FlowError> for ApiError {
                 "The SMS service is unavailable; try again later (this attempt does not count)",
             )
             .retry_after(30),
-            F::Unauthenticated(code) => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                code,
-                "登录已失效，请重新获取短信验证码",
-                "Your session has ended; verify your phone again",
-            ),
+            F::Unauthenticated(code) => unauthenticated(code),
+            F::AccountLocked { retry_after_secs } => ApiError::new(
+                StatusCode::LOCKED,
+                "account_locked",
+                format!(
+                    "登录失败次数过多，账号已锁定，请 {} 分钟后再试",
+                    retry_after_secs.div_ceil(60)
+                ),
+                format!(
+                    "Too many failed logins; the account is locked for {} more minutes",
+                    retry_after_secs.div_ceil(60)
+                ),
+            )
+            .retry_after(retry_after_secs),
             F::Forbidden(code) => forbidden(code),
+            F::OutOfOrder { next } => ApiError::new(
+                StatusCode::CONFLICT,
+                "step_out_of_order",
+                format!("请先完成上一步：{}", next.prompt_zh()),
+                format!("Do the earlier step first: {}", next.prompt_en()),
+            )
+            .with_field("next_step", next.as_str()),
+            F::StepsMissing(steps) => steps.iter().fold(
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "steps_missing",
+                    format!(
+                        "还有步骤未完成：{}",
+                        steps
+                            .iter()
+                            .map(|s| s.prompt_zh())
+                            .collect::<Vec<_>>()
+                            .join("、")
+                    ),
+                    format!(
+                        "Some steps are not done: {}",
+                        steps
+                            .iter()
+                            .map(|s| s.prompt_en())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+                |err, step| err.with_field("missing_steps", step.as_str()),
+            ),
+            F::Retake {
+                code,
+                message_zh,
+                message_en,
+                fields,
+            } => fields.into_iter().fold(
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    code,
+                    message_zh,
+                    message_en,
+                ),
+                |err, (path, problem)| err.with_field(path, problem),
+            ),
+            F::Exhausted(code) => exhausted(code),
             F::Internal(e) => ApiError::internal(e),
         }
     }
@@ -317,6 +370,10 @@ fn limited(code: &'static str) -> ApiError {
             "请求过于频繁，请稍后再试",
             "Too many requests from this network; try later",
         ),
+        "photo_busy" => (
+            "当前处理的照片较多，请几秒后重试",
+            "Many photos are being processed; try again in a few seconds",
+        ),
         "id_daily_limit" => (
             "该证件今日核验次数已达上限，请明天再试",
             "This ID number has reached today's limit of checks; try tomorrow",
@@ -326,11 +383,46 @@ fn limited(code: &'static str) -> ApiError {
     ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, zh, en)
 }
 
+fn unauthenticated(code: &'static str) -> ApiError {
+    let (zh, en) = match code {
+        "invalid_credentials" => ("用户名或密码错误", "Wrong username or password"),
+        "login_required" => ("请先登录", "Please log in"),
+        _ => (
+            "登录已失效，请重新获取短信验证码",
+            "Your session has ended; verify your phone again",
+        ),
+    };
+    ApiError::new(StatusCode::UNAUTHORIZED, code, zh, en)
+}
+
+fn exhausted(code: &'static str) -> ApiError {
+    let (zh, en) = match code {
+        "liveness_attempts_exhausted" => (
+            "本人核验次数已用完，请联系备案服务商重新发起核验",
+            "No liveness attempts are left for this case; ask your hosting provider to start a new check",
+        ),
+        _ => (
+            "该照片的拍摄次数已用完，请联系备案服务商重新发起核验",
+            "No uploads of this photo are left for this case; ask your hosting provider to start a new check",
+        ),
+    };
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, zh, en)
+}
+
 fn forbidden(code: &'static str) -> ApiError {
     let (zh, en) = match code {
         "consent_required" => (
             "请先阅读并同意个人信息处理说明",
             "Read and accept the personal information consent first",
+        ),
+        "account_disabled" => ("该账号已停用", "This account is disabled"),
+        "auditor_required" => (
+            "只有审计员可以查看审计记录",
+            "Only auditors may read the audit log",
+        ),
+        "csrf_failed" => (
+            "页面已过期，请刷新后重试",
+            "The page is out of date; reload and try again",
         ),
         _ => ("当前不能进行此操作", "This is not allowed now"),
     };
@@ -392,6 +484,41 @@ fn conflict(name: &'static str) -> ApiError {
             StatusCode::CONFLICT,
             "该核验当前不能生成验证码",
             "This case cannot take a verification code now",
+        ),
+        "app_steps_closed" => (
+            StatusCode::CONFLICT,
+            "核验已完成，无需再拍摄；如需重新核验请联系备案服务商",
+            "The check is finished; nothing more to capture. Ask your hosting provider to start again if needed",
+        ),
+        "challenge_used" => (
+            StatusCode::CONFLICT,
+            "本次动作检测已提交过，请重新开始本人核验",
+            "This challenge was already used; start the liveness check again",
+        ),
+        "challenge_expired" => (
+            StatusCode::GONE,
+            "动作检测已超时，请重新开始本人核验",
+            "The challenge expired; start the liveness check again",
+        ),
+        "challenge_not_found" => (
+            StatusCode::NOT_FOUND,
+            "找不到这次动作检测，请重新开始本人核验",
+            "No such challenge; start the liveness check again",
+        ),
+        "case_leased" => (
+            StatusCode::CONFLICT,
+            "该案件正由其他审核员处理",
+            "Another reviewer is working on this case",
+        ),
+        "not_claimed" => (
+            StatusCode::CONFLICT,
+            "请先认领该案件（认领 15 分钟内有效）",
+            "Claim the case first (a claim lasts 15 minutes)",
+        ),
+        "already_decided" => (
+            StatusCode::CONFLICT,
+            "该案件已审核完毕或不在审核队列中",
+            "This case was already decided or is not in review",
         ),
         "client_name_taken" | "reviewer_username_taken" => {
             (StatusCode::CONFLICT, "名称已被使用", "The name is taken")

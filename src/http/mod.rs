@@ -26,9 +26,11 @@ pub mod download;
 pub mod error;
 pub mod extract;
 pub mod filing;
+pub mod jpeg;
 pub mod landing_page;
 pub mod metrics;
 pub mod ops;
+pub mod review;
 pub mod state;
 
 use std::sync::Arc;
@@ -60,7 +62,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     modifiers(&ApiKeyScheme),
     tags(
         (name = "filing", description = "The filing system's API: register cases, QR codes, redeem codes, pull photos, submit, cancel. `Authorization: Bearer <API key>` from `heyan client add`."),
-        (name = "app", description = "The mobile App's API: SMS phone check, session (`Authorization: Bearer <token>`), consent"),
+        (name = "app", description = "The mobile App's API: SMS phone check, session (`Authorization: Bearer <token>`), consent, location and liveness, ID photos, completion"),
+        (name = "review", description = "The review desk: reviewer login (cookie for the console with `X-CSRF-Token` on POSTs, or `Authorization: Bearer <token>`), the queue, leases, cases, decisions, the audit log"),
+        (name = "review-console", description = "The reviewers' web console"),
         (name = "download", description = "The QR landing page phones open"),
         (name = "ops", description = "Health, readiness, metrics and this document"),
     ),
@@ -90,6 +94,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ops::router())
         .merge(filing::router())
         .merge(app::router())
+        .merge(review::router())
         .routes(utoipa_axum::routes!(download::landing))
         .split_for_parts()
 }

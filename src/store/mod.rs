@@ -7,11 +7,19 @@
 
 mod audit;
 pub mod postgres;
+mod postgres_review;
 mod records;
+pub mod review;
 pub mod sqlite;
+mod sqlite_review;
 
 pub use audit::{audit_hash, GENESIS_HASH};
 pub use records::*;
+pub use review::{
+    ClaimOutcome, DecideOutcome, DecisionRecord, Lease, LoginFailure, NewDecision,
+    NewReviewerSession, QueueCounts, QueueItem, QueuePage, QueueQuery, ReviewStore,
+    ReviewerSession,
+};
 
 use std::sync::Arc;
 
@@ -131,6 +139,10 @@ pub struct Reviewer {
     pub roles: Vec<Role>,
     /// Set once the account is disabled.
     pub disabled_at: Option<DateTime<Utc>>,
+    /// Logins are refused until then (after too many failures).
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Failed logins in a row since the last success or lock.
+    pub failed_logins: i32,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }
@@ -141,6 +153,9 @@ impl std::fmt::Debug for Reviewer {
             .field("id", &self.id)
             .field("username", &self.username)
             .field("roles", &self.roles)
+            .field("disabled_at", &self.disabled_at)
+            .field("locked_until", &self.locked_until)
+            .field("failed_logins", &self.failed_logins)
             .finish_non_exhaustive()
     }
 }
@@ -176,9 +191,10 @@ pub enum ConsumeOutcome {
     Unknown,
 }
 
-/// Durable storage for every record heyan keeps.
+/// Durable storage for every record heyan keeps; the review desk's part is the
+/// `ReviewStore` supertrait.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: review::ReviewStore + Send + Sync + 'static {
     /// Which backend this is.
     fn kind(&self) -> DatabaseKind;
 
@@ -332,8 +348,9 @@ pub trait Store: Send + Sync + 'static {
         event: Option<&NewEvent>,
     ) -> Result<(), StoreError>;
 
-    /// Stores a photo, replacing one of the same kind (a retake); returns the replaced
-    /// photo's blob id so its blob can be deleted.
+    /// Stores a photo, replacing one of the same kind (a retake), and marks its step done
+    /// in the same transaction; returns the replaced photo's blob id so its blob can be
+    /// deleted.
     async fn upsert_photo(&self, photo: &PhotoRecord) -> Result<Option<String>, StoreError>;
 
     /// A case's photos.
@@ -453,6 +470,22 @@ pub trait Store: Send + Sync + 'static {
     /// Ends a cooldown early (the action it guarded did not happen).
     async fn release_cooldown(&self, key: &str) -> Result<(), StoreError>;
 
+    /// Records whether the App check happens in Shanghai (never the coordinates).
+    async fn record_location(
+        &self,
+        case_id: &CaseId,
+        in_shanghai: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Records what a passed liveness check showed (JSON summary, no image data).
+    async fn record_liveness(
+        &self,
+        case_id: &CaseId,
+        result: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
     /// Records the principal's consent (text version and hash) on the case.
     async fn record_consent(
         &self,
@@ -461,6 +494,28 @@ pub trait Store: Send + Sync + 'static {
         text_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+}
+
+/// The case column holding the time a photo's step was done.
+fn step_column(kind: PhotoKind) -> &'static str {
+    match kind {
+        PhotoKind::Liveness => "liveness_at",
+        PhotoKind::Handheld => "handheld_at",
+        PhotoKind::Front => "front_at",
+        PhotoKind::Back => "back_at",
+    }
+}
+
+/// `, <step>_at = null` for each step a rejection reopens (each column once; an approval
+/// reopens nothing), appended to a decision's `update cases set …`.
+fn reopened_columns(approved: bool, reopen: &[PhotoKind]) -> String {
+    if approved {
+        return String::new();
+    }
+    let mut columns: Vec<&str> = reopen.iter().map(|k| step_column(*k)).collect();
+    columns.sort_unstable();
+    columns.dedup();
+    columns.iter().map(|c| format!(", {c} = null")).collect()
 }
 
 /// Opens the backend named by the URL's scheme (without migrating).
@@ -537,6 +592,20 @@ fn id_from_db<T>(
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+
+    use super::reopened_columns;
+    use crate::domain::case::PhotoKind;
+
+    #[test]
+    fn a_rejection_clears_each_reopened_step_once_and_an_approval_none() {
+        let reopen = [PhotoKind::Front, PhotoKind::Liveness, PhotoKind::Front];
+        assert_eq!(
+            reopened_columns(false, &reopen),
+            ", front_at = null, liveness_at = null"
+        );
+        assert_eq!(reopened_columns(false, &[]), "");
+        assert_eq!(reopened_columns(true, &reopen), "");
+    }
 
     fn names(dir: &str) -> BTreeSet<String> {
         std::fs::read_dir(dir)

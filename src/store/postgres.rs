@@ -11,9 +11,9 @@ use sqlx::{ConnectOptions, Connection, FromRow, PgPool};
 
 use super::{
     audit_hash, backend, id_from_db, idempotency_state, kind_from_db, on_unique, roles_from_db,
-    status_from_db, AppSession, AuditEntry, CaseRecord, Client, ClientKey, ConsumeOutcome,
-    EventFailure, IdempotencyStart, IdempotencyState, NewAppSession, NewAuditEntry, NewCase,
-    NewClient, NewClientKey, NewEvent, NewReviewer, NewSingleUseToken, NewSmsChallenge,
+    status_from_db, step_column, AppSession, AuditEntry, CaseRecord, Client, ClientKey,
+    ConsumeOutcome, EventFailure, IdempotencyStart, IdempotencyState, NewAppSession, NewAuditEntry,
+    NewCase, NewClient, NewClientKey, NewEvent, NewReviewer, NewSingleUseToken, NewSmsChallenge,
     NewVerificationCode, OutboxEvent, PhotoRecord, Progress, RedeemOutcome, Reviewer, SmsChallenge,
     Store, StoreError, WebsiteRecord, GENESIS_HASH,
 };
@@ -25,7 +25,7 @@ use crate::domain::role::Role;
 /// PostgreSQL-backed store.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 impl PostgresStore {
@@ -99,13 +99,15 @@ impl TryFrom<ClientKeyRow> for ClientKey {
 }
 
 #[derive(FromRow)]
-struct ReviewerRow {
+pub(super) struct ReviewerRow {
     id: String,
     username: String,
     display_name: String,
     password_hash: String,
     roles: String,
     disabled_at: Option<DateTime<Utc>>,
+    locked_until: Option<DateTime<Utc>>,
+    failed_logins: i32,
     created_at: DateTime<Utc>,
 }
 
@@ -119,6 +121,8 @@ impl TryFrom<ReviewerRow> for Reviewer {
             password_hash: row.password_hash,
             roles: roles_from_db(&row.roles)?,
             disabled_at: row.disabled_at,
+            locked_until: row.locked_until,
+            failed_logins: row.failed_logins,
             created_at: row.created_at,
         })
     }
@@ -130,7 +134,7 @@ struct TokenStateRow {
 }
 
 #[derive(FromRow)]
-struct CaseRow {
+pub(super) struct CaseRow {
     id: String,
     client_id: String,
     filing_id: String,
@@ -146,6 +150,7 @@ struct CaseRow {
     redeem_locked_until: Option<DateTime<Utc>>,
     consent_version: Option<String>,
     location_in_shanghai: Option<bool>,
+    liveness_result: Option<String>,
     phone_verified_at: Option<DateTime<Utc>>,
     consent_at: Option<DateTime<Utc>>,
     liveness_at: Option<DateTime<Utc>>,
@@ -183,6 +188,7 @@ impl TryFrom<CaseRow> for CaseRecord {
             redeem_locked_until: r.redeem_locked_until,
             consent_version: r.consent_version,
             location_in_shanghai: r.location_in_shanghai,
+            liveness_result: r.liveness_result,
             progress: Progress {
                 phone_verified_at: r.phone_verified_at,
                 consent_at: r.consent_at,
@@ -394,11 +400,15 @@ impl TryFrom<AppSessionRow> for AppSession {
     }
 }
 
-const CASE_COLUMNS: &str = "id, client_id, filing_id, region, subject_type, subject_name_sealed,
+pub(super) const CASE_COLUMNS: &str = "id, client_id, filing_id, region, subject_type, subject_name_sealed,
     subject_name_masked, eligible, ineligible_reason, status, download_token, scan_count,
-    redeem_locked_until, consent_version, location_in_shanghai, phone_verified_at, consent_at, liveness_at, handheld_at, front_at,
+    redeem_locked_until, consent_version, location_in_shanghai, liveness_result, phone_verified_at, consent_at, liveness_at, handheld_at, front_at,
     back_at, code_issued_at, redeemed_at, submitted_at, due_at, decided_at, cancelled_at,
     purged_at, last_activity_at, created_at, updated_at";
+
+/// The columns `ReviewerRow` reads.
+pub(super) const REVIEWER_COLUMNS: &str =
+    "id, username, display_name, password_hash, roles, disabled_at, locked_until, failed_logins, created_at";
 
 const KEY_COLUMNS: &str = "k.id as key_id, k.client_id as key_client_id, k.key_prefix,
     k.revoked_at as key_revoked_at, k.created_at as key_created_at";
@@ -531,16 +541,14 @@ impl Store for PostgresStore {
         &self,
         username: &str,
     ) -> Result<Option<Reviewer>, StoreError> {
-        sqlx::query_as::<_, ReviewerRow>(
-            "select id, username, display_name, password_hash, roles, disabled_at, created_at
-             from reviewers where username = $1",
-        )
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        .map(Reviewer::try_from)
-        .transpose()
+        let sql = format!("select {REVIEWER_COLUMNS} from reviewers where username = $1");
+        sqlx::query_as::<_, ReviewerRow>(&sql)
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .map(Reviewer::try_from)
+            .transpose()
     }
 
     async fn insert_single_use_token(&self, token: &NewSingleUseToken) -> Result<(), StoreError> {
@@ -1055,6 +1063,19 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        // The photo and its step's time change together: a stored photo is a done step.
+        let sql = format!(
+            "update cases set {} = $1, last_activity_at = $2, updated_at = $3 where id = $4",
+            step_column(photo.kind)
+        );
+        sqlx::query(&sql)
+            .bind(at)
+            .bind(at)
+            .bind(at)
+            .bind(photo.case_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(replaced.map(|(blob,)| blob))
     }
@@ -1541,9 +1562,48 @@ impl Store for PostgresStore {
         .map_err(backend)?;
         Ok(())
     }
+    async fn record_location(
+        &self,
+        case_id: &CaseId,
+        in_shanghai: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "update cases set location_in_shanghai = $1, last_activity_at = $2, updated_at = $3
+             where id = $4",
+        )
+        .bind(in_shanghai)
+        .bind(now)
+        .bind(now)
+        .bind(case_id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn record_liveness(
+        &self,
+        case_id: &CaseId,
+        result: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "update cases set liveness_result = $1, last_activity_at = $2, updated_at = $3
+             where id = $4",
+        )
+        .bind(result)
+        .bind(now)
+        .bind(now)
+        .bind(case_id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
 }
 
-async fn insert_event_in(
+pub(super) async fn insert_event_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     event: &NewEvent,
 ) -> Result<(), StoreError> {

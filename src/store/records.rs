@@ -121,6 +121,8 @@ pub struct CaseRecord {
     pub consent_version: Option<String>,
     /// Whether the App check happened in Shanghai (null until reported).
     pub location_in_shanghai: Option<bool>,
+    /// What the passed liveness check showed (JSON: actions, frames, movement), for reviewers.
+    pub liveness_result: Option<String>,
     /// Step times.
     pub progress: Progress,
     /// Review due time.

@@ -13,9 +13,9 @@ use sqlx::{FromRow, SqlitePool};
 
 use super::{
     audit_hash, backend, id_from_db, idempotency_state, kind_from_db, on_unique, roles_from_db,
-    status_from_db, AppSession, AuditEntry, CaseRecord, Client, ClientKey, ConsumeOutcome,
-    EventFailure, IdempotencyStart, IdempotencyState, NewAppSession, NewAuditEntry, NewCase,
-    NewClient, NewClientKey, NewEvent, NewReviewer, NewSingleUseToken, NewSmsChallenge,
+    status_from_db, step_column, AppSession, AuditEntry, CaseRecord, Client, ClientKey,
+    ConsumeOutcome, EventFailure, IdempotencyStart, IdempotencyState, NewAppSession, NewAuditEntry,
+    NewCase, NewClient, NewClientKey, NewEvent, NewReviewer, NewSingleUseToken, NewSmsChallenge,
     NewVerificationCode, OutboxEvent, PhotoRecord, Progress, RedeemOutcome, Reviewer, SmsChallenge,
     Store, StoreError, WebsiteRecord, GENESIS_HASH,
 };
@@ -27,7 +27,7 @@ use crate::domain::role::Role;
 /// SQLite-backed store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -60,16 +60,16 @@ fn create_parent_dir(file: &Path) -> anyhow::Result<()> {
     }
 }
 
-fn to_ms(t: DateTime<Utc>) -> i64 {
+pub(super) fn to_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| StoreError::Backend(anyhow::anyhow!("timestamp out of range: {ms}")))
 }
 
-fn opt_from_ms(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(super) fn opt_from_ms(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
     ms.map(from_ms).transpose()
 }
 
@@ -120,13 +120,15 @@ impl TryFrom<ClientKeyRow> for ClientKey {
 }
 
 #[derive(FromRow)]
-struct ReviewerRow {
+pub(super) struct ReviewerRow {
     id: String,
     username: String,
     display_name: String,
     password_hash: String,
     roles: String,
     disabled_at: Option<i64>,
+    locked_until: Option<i64>,
+    failed_logins: i32,
     created_at: i64,
 }
 
@@ -140,6 +142,8 @@ impl TryFrom<ReviewerRow> for Reviewer {
             password_hash: row.password_hash,
             roles: roles_from_db(&row.roles)?,
             disabled_at: opt_from_ms(row.disabled_at)?,
+            locked_until: opt_from_ms(row.locked_until)?,
+            failed_logins: row.failed_logins,
             created_at: from_ms(row.created_at)?,
         })
     }
@@ -151,7 +155,7 @@ struct TokenStateRow {
 }
 
 #[derive(FromRow)]
-struct CaseRow {
+pub(super) struct CaseRow {
     id: String,
     client_id: String,
     filing_id: String,
@@ -167,6 +171,7 @@ struct CaseRow {
     redeem_locked_until: Option<i64>,
     consent_version: Option<String>,
     location_in_shanghai: Option<bool>,
+    liveness_result: Option<String>,
     phone_verified_at: Option<i64>,
     consent_at: Option<i64>,
     liveness_at: Option<i64>,
@@ -204,6 +209,7 @@ impl TryFrom<CaseRow> for CaseRecord {
             redeem_locked_until: opt_from_ms(r.redeem_locked_until)?,
             consent_version: r.consent_version,
             location_in_shanghai: r.location_in_shanghai,
+            liveness_result: r.liveness_result,
             progress: Progress {
                 phone_verified_at: opt_from_ms(r.phone_verified_at)?,
                 consent_at: opt_from_ms(r.consent_at)?,
@@ -415,11 +421,15 @@ impl TryFrom<AppSessionRow> for AppSession {
     }
 }
 
-const CASE_COLUMNS: &str = "id, client_id, filing_id, region, subject_type, subject_name_sealed,
+pub(super) const CASE_COLUMNS: &str = "id, client_id, filing_id, region, subject_type, subject_name_sealed,
     subject_name_masked, eligible, ineligible_reason, status, download_token, scan_count,
-    redeem_locked_until, consent_version, location_in_shanghai, phone_verified_at, consent_at, liveness_at, handheld_at, front_at,
+    redeem_locked_until, consent_version, location_in_shanghai, liveness_result, phone_verified_at, consent_at, liveness_at, handheld_at, front_at,
     back_at, code_issued_at, redeemed_at, submitted_at, due_at, decided_at, cancelled_at,
     purged_at, last_activity_at, created_at, updated_at";
+
+/// The columns `ReviewerRow` reads.
+pub(super) const REVIEWER_COLUMNS: &str =
+    "id, username, display_name, password_hash, roles, disabled_at, locked_until, failed_logins, created_at";
 
 const KEY_COLUMNS: &str = "k.id as key_id, k.client_id as key_client_id, k.key_prefix,
     k.revoked_at as key_revoked_at, k.created_at as key_created_at";
@@ -557,16 +567,14 @@ impl Store for SqliteStore {
         &self,
         username: &str,
     ) -> Result<Option<Reviewer>, StoreError> {
-        sqlx::query_as::<_, ReviewerRow>(
-            "select id, username, display_name, password_hash, roles, disabled_at, created_at
-             from reviewers where username = ?",
-        )
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        .map(Reviewer::try_from)
-        .transpose()
+        let sql = format!("select {REVIEWER_COLUMNS} from reviewers where username = ?");
+        sqlx::query_as::<_, ReviewerRow>(&sql)
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .map(Reviewer::try_from)
+            .transpose()
     }
 
     async fn insert_single_use_token(&self, token: &NewSingleUseToken) -> Result<(), StoreError> {
@@ -1087,6 +1095,19 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        // The photo and its step's time change together: a stored photo is a done step.
+        let sql = format!(
+            "update cases set {} = ?, last_activity_at = ?, updated_at = ? where id = ?",
+            step_column(photo.kind)
+        );
+        sqlx::query(&sql)
+            .bind(at)
+            .bind(at)
+            .bind(at)
+            .bind(photo.case_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(replaced.map(|(blob,)| blob))
     }
@@ -1569,9 +1590,48 @@ impl Store for SqliteStore {
         .map_err(backend)?;
         Ok(())
     }
+    async fn record_location(
+        &self,
+        case_id: &CaseId,
+        in_shanghai: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "update cases set location_in_shanghai = ?, last_activity_at = ?, updated_at = ?
+             where id = ?",
+        )
+        .bind(in_shanghai)
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .bind(case_id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn record_liveness(
+        &self,
+        case_id: &CaseId,
+        result: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "update cases set liveness_result = ?, last_activity_at = ?, updated_at = ?
+             where id = ?",
+        )
+        .bind(result)
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .bind(case_id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
 }
 
-async fn insert_event_in(
+pub(super) async fn insert_event_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     event: &NewEvent,
 ) -> Result<(), StoreError> {

@@ -5,9 +5,11 @@
 mod support;
 
 mod app;
+mod capture;
 mod filing;
 mod fixtures;
 mod helpers;
 mod ops;
 mod receiver;
+mod review;
 mod webhooks;

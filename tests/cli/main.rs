@@ -629,7 +629,6 @@ fn a_bad_extra_calendar_file_stops_start_up() {
     assert_clean_failure(&out, 1, &["calendar.extra_files", "cn-2027.toml"]);
 }
 
-#[cfg(feature = "photo-pipeline")]
 #[test]
 fn photo_processes_a_real_photo_and_refuses_a_text_file() {
     let dir = tempfile::tempdir().expect("temp dir");

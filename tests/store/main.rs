@@ -5,6 +5,7 @@
 mod support;
 
 mod cases;
+mod review;
 
 on_both_databases!(crate::cases =>
     migrating_twice_is_harmless,
@@ -32,3 +33,26 @@ on_both_databases!(crate::cases =>
     a_retaken_photo_replaces_the_old_and_names_its_blob,
     a_code_is_redeemed_once_by_racers_and_voided_by_a_newer_code,
 );
+
+/// The review desk (`ReviewStore`), under `review_desk::{sqlite,postgres}`.
+mod review_desk {
+    crate::on_both_databases!(crate::review =>
+        login_failures_lock_the_account_at_the_fifth_and_count_again,
+        concurrent_login_failures_are_all_counted,
+        a_successful_login_resets_the_failure_count,
+        a_password_reset_lifts_the_lock_and_ends_every_session,
+        disabling_a_reviewer_ends_its_sessions,
+        reviewer_sessions_are_found_touched_and_revoked,
+        the_queue_is_ordered_by_due_time_and_filters_pages_and_counts,
+        the_queue_shows_live_leases_and_hides_expired_ones,
+        sixteen_concurrent_claimers_leave_exactly_one_holder,
+        a_holder_renews_and_an_expired_lease_can_be_taken_over,
+        only_the_lease_holder_decides_and_only_once,
+        concurrent_decisions_record_exactly_one,
+        a_rejection_clears_exactly_the_reopened_steps_and_stores_its_record,
+        an_approval_keeps_every_step,
+        review_counts_count_cases_in_review_and_overdue,
+        purgeable_cases_follow_the_retention_rules,
+        mark_purged_records_the_time_and_leaves_the_purge_list,
+    );
+}

@@ -142,10 +142,24 @@ fn probe_result(what: &str, result: Result<(), String>) -> &'static str {
     }
 }
 
-/// Prometheus text format: requests by route and status, latency histograms.
+/// The review queue's size and overdue count, read at scrape time so they are never stale.
+async fn review_gauges(state: &AppState) {
+    match state.store.review_counts(state.clock.now()).await {
+        #[allow(clippy::cast_precision_loss)] // queue sizes fit an f64 exactly
+        Ok(counts) => {
+            metrics::gauge!("heyan_review_queue_size").set(counts.in_review as f64);
+            metrics::gauge!("heyan_review_overdue").set(counts.overdue as f64);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count the review queue"),
+    }
+}
+
+/// Prometheus text format: requests by route and status, latency histograms, the review
+/// queue (size, overdue) and time to decision in business hours.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    review_gauges(&state).await;
     state.metrics.run_upkeep();
     (
         [(
