@@ -144,12 +144,13 @@ impl Player {
         keep: bool,
     ) -> anyhow::Result<(String, String, Vec<PathBuf>)> {
         section("备案系统 The filing system registers the case");
+        let mobile = demo_mobile();
         let filing_id = format!("DEMO-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
         let case = self
             .expect(
                 "POST /filing/v1/cases",
                 self.filing(Method::POST, "/filing/v1/cases")
-                    .json(&registration(&filing_id)),
+                    .json(&registration(&filing_id, &mobile)),
                 StatusCode::CREATED,
             )
             .await?;
@@ -159,7 +160,7 @@ impl Player {
         self.expect(
             "POST /app/v1/sms",
             self.public(Method::POST, "/app/v1/sms")
-                .json(&json!({ "mobile": DEMO_MOBILE })),
+                .json(&json!({ "mobile": mobile })),
             StatusCode::ACCEPTED,
         )
         .await?;
@@ -172,7 +173,7 @@ impl Player {
             .expect(
                 "POST /app/v1/sessions",
                 self.public(Method::POST, "/app/v1/sessions")
-                    .json(&json!({ "mobile": DEMO_MOBILE, "code": sms_code })),
+                    .json(&json!({ "mobile": mobile, "code": sms_code })),
                 StatusCode::CREATED,
             )
             .await?;
@@ -338,10 +339,15 @@ impl Player {
     }
 }
 
-const DEMO_MOBILE: &str = "13800138000";
+/// An invented mobile number, new for each run so that runs kept in one database do not
+/// meet the per-phone SMS limits or each other's cases.
+fn demo_mobile() -> String {
+    use rand::Rng;
+    format!("1380013{:04}", rand::thread_rng().gen_range(0..10_000))
+}
 
 /// A single-website individual filing in Shanghai, with an invented principal.
-fn registration(filing_id: &str) -> Value {
+fn registration(filing_id: &str, mobile: &str) -> Value {
     json!({
         "filing_id": filing_id,
         "region": "shanghai",
@@ -352,15 +358,21 @@ fn registration(filing_id: &str) -> Value {
             "principal": {
                 "name": "测试样本",
                 "id_type": "resident_id_card",
-                "id_number": DEMO_ID_NUMBER,
-                "mobile": DEMO_MOBILE,
+                "id_number": demo_id_number(),
+                "mobile": mobile,
             }
         }]
     })
 }
 
-/// An invented resident ID number with a valid check digit (GB 11643).
-const DEMO_ID_NUMBER: &str = "11010519491231002X";
+/// An invented resident ID number with a valid check digit (GB 11643), new for each run
+/// (the daily limit of checks per ID number would otherwise stop repeated demos).
+fn demo_id_number() -> String {
+    use rand::Rng;
+    let first17 = format!("31010119900307{:03}", rand::thread_rng().gen_range(0..1000));
+    let check = crate::domain::resident_id::check_char(&first17).unwrap_or('0');
+    format!("{first17}{check}")
+}
 
 /// The frames for each action the challenge asks for.
 fn liveness_form(challenge: &Value) -> anyhow::Result<reqwest::multipart::Form> {

@@ -407,6 +407,80 @@ fn reviewer_add_generates_a_password_when_none_is_given() {
 }
 
 #[test]
+fn reviewer_disable_and_reset_password_name_unknown_accounts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let added = reviewer_add(dir.path(), "zhao.lei", "correct horse battery");
+    assert!(added.status.success(), "{}", stderr(&added));
+    let reset = run(
+        dir.path(),
+        &["reviewer", "reset-password", "--name", "zhao.lei"],
+        &[],
+    );
+    assert!(reset.status.success(), "{}", stderr(&reset));
+    let password = stdout(&reset)
+        .lines()
+        .find_map(|l| l.strip_prefix("password: ").map(str::to_owned))
+        .expect("the new password is printed once");
+    assert_eq!(password.chars().count(), 16);
+    let disabled = run(
+        dir.path(),
+        &["reviewer", "disable", "--name", "zhao.lei"],
+        &[],
+    );
+    assert!(disabled.status.success(), "{}", stderr(&disabled));
+    assert!(stdout(&disabled).contains("disabled"));
+    let unknown = run(
+        dir.path(),
+        &["reviewer", "disable", "--name", "nobody"],
+        &[],
+    );
+    assert_clean_failure(&unknown, 2, &["no reviewer with this name"]);
+    let purge = run(dir.path(), &["purge"], &[]);
+    assert!(purge.status.success(), "{}", stderr(&purge));
+    assert!(
+        stdout(&purge).contains("purged 0 photos of 0 cases"),
+        "{}",
+        stdout(&purge)
+    );
+}
+
+/// `heyan demo` plays the whole flow and leaves stamped photos that decode; with `--keep`
+/// the case waits in the kept database, where `heyan purge` leaves it alone.
+#[test]
+fn demo_runs_the_whole_flow_and_writes_the_photos() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(dir.path(), &["demo", "--out", "shots", "--keep"], &[]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let printed = stdout(&out);
+    for step in [
+        "POST /filing/v1/cases → 201",
+        "POST /app/v1/liveness/challenge → 201",
+        "PUT /app/v1/photos/back → 200",
+        "POST /app/v1/complete → 201",
+        "/submit → 200",
+    ] {
+        assert!(printed.contains(step), "{step} in:\n{printed}");
+    }
+    for kind in ["liveness", "handheld", "front", "back"] {
+        let path = dir.path().join("shots").join(format!("{kind}.jpg"));
+        let image = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(image.width() >= 480, "{kind}: {}", image.width());
+    }
+    let code = image::open(dir.path().join("shots/code.png")).expect("code png");
+    assert!(code.width() > 300);
+    assert!(
+        dir.path().join("shots/data/heyan.db").exists(),
+        "the kept database"
+    );
+    let purge = run(dir.path(), &["purge"], &[("HEYAN_DATA_DIR", "shots/data")]);
+    assert!(
+        stdout(&purge).contains("purged 0 photos"),
+        "{}",
+        stdout(&purge)
+    );
+}
+
+#[test]
 fn every_command_has_help() {
     let dir = tempfile::tempdir().expect("temp dir");
     let commands: &[&[&str]] = &[
@@ -423,6 +497,10 @@ fn every_command_has_help() {
         &["client", "revoke"],
         &["reviewer"],
         &["reviewer", "add"],
+        &["reviewer", "disable"],
+        &["reviewer", "reset-password"],
+        &["purge"],
+        &["demo"],
         &["audit"],
         &["audit", "verify"],
         &["openapi"],
