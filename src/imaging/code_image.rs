@@ -88,7 +88,12 @@ mod tests {
         let image = image::load_from_memory_with_format(&png, ImageFormat::Png)
             .expect("a PNG")
             .to_luma8();
-        assert!(image.width() > image.height() * 2, "a wide strip: {}×{}", image.width(), image.height());
+        assert!(
+            image.width() > image.height() * 2,
+            "a wide strip: {}×{}",
+            image.width(),
+            image.height()
+        );
         let dark_columns: Vec<u32> = (0..image.width())
             .filter(|&x| (0..image.height()).any(|y| image.get_pixel(x, y).0[0] < 80))
             .collect();
