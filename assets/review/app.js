@@ -615,7 +615,7 @@
     try {
       const claim = await api('POST', `/cases/${encodeURIComponent(caseId)}/claim`);
       if (seq !== state.caseSeq) return;
-      noteLease(claim?.lease_until);
+      noteLease(claim?.lease_until, claim?.lease_seconds_left);
       const data = await api('GET', `/cases/${encodeURIComponent(caseId)}`);
       if (seq !== state.caseSeq) return;
       hideFlash(); // an error about another case no longer applies
@@ -629,9 +629,13 @@
     }
   }
 
-  function noteLease(untilIso) {
-    const t = Date.parse(untilIso);
-    state.leaseUntilMs = Number.isNaN(t) ? null : t;
+  /**
+   * Remembers when the lease ends as a point on this page's monotonic clock, counted from
+   * the server's `seconds_left`: the browser's wall clock may be off by minutes.
+   */
+  function noteLease(untilIso, secondsLeft) {
+    const left = Number(secondsLeft);
+    state.leaseUntilMs = Number.isFinite(left) ? performance.now() + left * 1000 : null;
     setText('case-lease', state.leaseUntilMs ? `认领至 ${fmtDate(untilIso, timeFmt)} lease until` : '');
   }
 
@@ -639,12 +643,12 @@
   let renewing = false;
   async function tickLease() {
     if (!state.leaseUntilMs || renewing || !state.caseData || state.caseData.decision) return;
-    if (state.leaseUntilMs - Date.now() > LEASE_RENEW_BEFORE_S * 1000) return;
+    if (state.leaseUntilMs - performance.now() > LEASE_RENEW_BEFORE_S * 1000) return;
     renewing = true;
     const seq = state.caseSeq;
     try {
       const claim = await api('POST', `/cases/${encodeURIComponent(state.caseData.case_id)}/claim`);
-      if (seq === state.caseSeq) noteLease(claim?.lease_until);
+      if (seq === state.caseSeq) noteLease(claim?.lease_until, claim?.lease_seconds_left);
     } catch (err) {
       if (seq === state.caseSeq && !err.handled) {
         flashError(err);
@@ -683,7 +687,7 @@
     setText('case-status', `${stZh} ${stEn}`.trim());
     setText('case-due', `截止 ${fmtDate(data.due_at)} due`);
     paintCountdown($('case-countdown'), state.caseData.deadline);
-    if (data.lease?.until && !state.leaseUntilMs) noteLease(data.lease.until);
+    if (data.lease?.until && !state.leaseUntilMs) noteLease(data.lease.until, data.lease.seconds_left);
 
     renderPhotos(data);
     renderFacts(data);

@@ -383,7 +383,14 @@ pub mod cases {
         let d = desk(db).await;
         let id = d.case_in_review("L-1").await;
         let (alice, bob) = (d.login("alice").await, d.login("bob").await);
-        assert_eq!(d.claim(&alice, &id).await.status(), 200);
+        let claimed = d.claim(&alice, &id).await;
+        assert_eq!(claimed.status(), 200);
+        let claimed = json(claimed).await;
+        assert_eq!(
+            claimed["lease_seconds_left"],
+            15 * 60,
+            "by the server's clock: {claimed}"
+        );
         assert_error(d.claim(&bob, &id).await, 409, "case_leased").await;
         let view = d
             .as_reviewer(&bob, Method::GET, &format!("/review/v1/cases/{id}"))

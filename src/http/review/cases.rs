@@ -31,6 +31,8 @@ pub struct ClaimResponse {
     pub case_id: String,
     /// The lease ends then unless renewed (claim again).
     pub lease_until: DateTime<Utc>,
+    /// Seconds until then, by the server's clock.
+    pub lease_seconds_left: i64,
 }
 
 /// Take a case for 15 minutes (claiming again renews the lease).
@@ -51,6 +53,7 @@ pub async fn claim(
     Ok(Json(ClaimResponse {
         case_id: id.to_string(),
         lease_until: until,
+        lease_seconds_left: (until - state.clock.now()).num_seconds(),
     }))
 }
 
@@ -199,7 +202,10 @@ fn case_response(view: CaseForReview, user: &ReviewerUser) -> ReviewCaseResponse
         due_at: case.due_at,
         seconds_left,
         overdue: seconds_left.is_some_and(|s| s < 0),
-        lease: view.lease.as_ref().map(|l| LeaseInfo::new(l, user)),
+        lease: view
+            .lease
+            .as_ref()
+            .map(|l| LeaseInfo::new(l, user, view.now)),
         websites: view
             .websites
             .iter()

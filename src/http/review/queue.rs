@@ -47,17 +47,21 @@ pub struct LeaseInfo {
     pub display_name: String,
     /// Lease end.
     pub until: DateTime<Utc>,
+    /// Seconds until the lease ends, by the server's clock (the console counts from this,
+    /// so a browser clock that is off does not matter).
+    pub seconds_left: i64,
     /// Whether the caller holds it.
     pub mine: bool,
 }
 
 impl LeaseInfo {
-    /// The lease as the caller sees it.
-    pub fn new(lease: &Lease, me: &ReviewerUser) -> Self {
+    /// The lease as the caller sees it at `now`.
+    pub fn new(lease: &Lease, me: &ReviewerUser, now: DateTime<Utc>) -> Self {
         Self {
             reviewer_id: lease.reviewer_id.to_string(),
             display_name: lease.display_name.clone(),
             until: lease.until,
+            seconds_left: (lease.until - now).num_seconds(),
             mine: lease.reviewer_id == me.signed_in.reviewer.id,
         }
     }
@@ -154,6 +158,6 @@ async fn entry(
         due_at: case.due_at,
         seconds_left,
         overdue: seconds_left.is_some_and(|s| s < 0),
-        lease: item.lease.as_ref().map(|l| LeaseInfo::new(l, user)),
+        lease: item.lease.as_ref().map(|l| LeaseInfo::new(l, user, now)),
     })
 }
