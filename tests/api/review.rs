@@ -472,6 +472,11 @@ pub mod cases {
             .await
             .expect("decisions");
         assert_eq!(decisions.len(), 1);
+        let metrics = d.app.get("/metrics").await.text().await.expect("text");
+        assert!(
+            metrics.contains("heyan_review_decision_business_hours_count"),
+            "time to decision is measured: {metrics}"
+        );
     }
 
     pub async fn the_case_view_shows_full_data_to_the_holder_and_is_audited(db: TestDb) {
