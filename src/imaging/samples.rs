@@ -197,8 +197,8 @@ mod tests {
     }
 
     /// Mean and median luma and the Laplacian variance, measured as the photo pipeline's
-    /// quality check does on a copy at most 1024 px long (test-only stand-in: the pipeline
-    /// is behind the `photo-pipeline` feature).
+    /// quality check does on a copy at most 1024 px long (a test-only stand-in that keeps
+    /// these tests independent of the pipeline's internals).
     fn exposure_and_sharpness(jpeg: &[u8]) -> (f64, f64, f64, f64) {
         let mut gray = image::load_from_memory(jpeg).expect("decodes").to_luma8();
         let k = gray.width().max(gray.height()).div_ceil(1024);

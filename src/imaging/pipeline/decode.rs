@@ -65,7 +65,7 @@ pub(crate) fn dct_scaled(d: u32, n: u32) -> u32 {
 
 /// Integer area-average prescale while rows stream in, then flattening to RGB. Keeps a
 /// 40 MP PNG from ever existing in memory at full size.
-pub(crate) struct RowSink {
+struct RowSink {
     in_width: usize,
     factor: usize,
     out_width: usize,
@@ -79,14 +79,7 @@ impl RowSink {
     fn new(width: u32, height: u32, max_long_edge: u32) -> Result<Self, PipelineError> {
         let long = width.max(height);
         // Down to no less than the limit: the final resample then does the last < 2×.
-        let factor = long / max_long_edge.max(1);
-        Self::with_factor(width, height, factor)
-    }
-
-    /// Averages blocks of `factor`×`factor` pixels (1 keeps the size); the edge blocks
-    /// average what they hold.
-    pub(crate) fn with_factor(width: u32, height: u32, factor: u32) -> Result<Self, PipelineError> {
-        let factor = factor.max(1) as usize;
+        let factor = (long / max_long_edge.max(1)).max(1) as usize;
         let out_width = (width as usize).div_ceil(factor);
         let out_height = (height as usize).div_ceil(factor);
         Ok(RowSink {
@@ -107,7 +100,7 @@ impl RowSink {
 
     /// Takes one row of 8-bit samples with `channels` per pixel (gray, gray+alpha, RGB,
     /// RGBA); alpha is flattened on white.
-    pub(crate) fn push(&mut self, row: &[u8], channels: usize) -> Result<(), PipelineError> {
+    fn push(&mut self, row: &[u8], channels: usize) -> Result<(), PipelineError> {
         if row.len() < self.in_width * channels {
             return Err(PipelineError::corrupt("short row"));
         }
@@ -166,7 +159,7 @@ impl RowSink {
         self.rows_in_acc = 0;
     }
 
-    pub(crate) fn finish(mut self, expected_rows: u32) -> Result<Rgb, PipelineError> {
+    fn finish(mut self, expected_rows: u32) -> Result<Rgb, PipelineError> {
         self.flush();
         let height = self.out.len() / (self.out_width * 3);
         if height != (expected_rows as usize).div_ceil(self.factor) {
