@@ -295,10 +295,13 @@ pub async fn authenticate(
         .ok_or(FlowError::Unauthenticated("session_invalid"))?;
     let now = svc.clock.now();
     let idle = Duration::minutes(i64::from(svc.settings.app.session_idle_minutes));
-    if session.revoked_at.is_some()
-        || session.expires_at <= now
-        || session.last_seen_at + idle <= now
-    {
+    if !super::session_is_live(
+        session.revoked_at,
+        session.expires_at,
+        session.last_seen_at,
+        idle,
+        now,
+    ) {
         return Err(FlowError::Unauthenticated("session_expired"));
     }
     svc.store.touch_app_session(&hash, now).await?;

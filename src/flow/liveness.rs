@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::app_steps::{self, AppStep};
+use super::quota::take_allowance;
 use super::{audit, photos, Actor, FlowError, Services};
 use crate::domain::case::PhotoKind;
 use crate::domain::geo::{parse_coordinates, ShanghaiBoundary};
@@ -399,29 +400,6 @@ fn boundary() -> Result<&'static ShanghaiBoundary, FlowError> {
                 "the built-in Shanghai boundary does not parse"
             ))
         })
-}
-
-/// Counts one use of a per-case allowance (`liveness`, `upload_front`…) and returns how
-/// many were used, or `Exhausted(code)` beyond `limit`. The window starts at the case's
-/// last decision, so a rejection gives the reopened steps a fresh allowance.
-pub(super) async fn take_allowance(
-    svc: &Services,
-    case: &CaseRecord,
-    what: &str,
-    limit: u32,
-    code: &'static str,
-) -> Result<u32, FlowError> {
-    let start = case.decided_at.unwrap_or(case.created_at);
-    let key = format!("case_{what}:{}", case.id);
-    let used = svc
-        .store
-        .increment_counter(&key, start, start + Duration::days(400), svc.clock.now())
-        .await?;
-    let used = u32::try_from(used).unwrap_or(u32::MAX);
-    if used > limit {
-        return Err(FlowError::Exhausted(code));
-    }
-    Ok(used)
 }
 
 #[cfg(test)]

@@ -144,6 +144,18 @@ impl From<StoreError> for FlowError {
     }
 }
 
+/// Whether a session (the App's or a reviewer's) is still alive at `now`: not revoked, not
+/// past its absolute expiry, and used within the last `idle`.
+pub(crate) fn session_is_live(
+    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    last_seen_at: chrono::DateTime<chrono::Utc>,
+    idle: chrono::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    revoked_at.is_none() && expires_at > now && last_seen_at + idle > now
+}
+
 /// Who did something, for the audit log.
 #[derive(Debug, Clone)]
 pub struct Actor {

@@ -8,7 +8,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::app_steps::{self, AppStep};
-use super::liveness::take_allowance;
+use super::quota::take_allowance;
 use super::{audit, cases, Actor, FlowError, Services};
 use crate::blob::{BlobError, BlobId};
 use crate::domain::case::PhotoKind;

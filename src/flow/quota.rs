@@ -1,9 +1,10 @@
-//! Fixed-window request quotas kept in the database, so they hold across instances.
+//! Quotas kept in the database, so they hold across instances: fixed-window request
+//! quotas, and per-case allowances (liveness attempts, uploads per photo kind).
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
-use super::FlowError;
-use crate::store::Store;
+use super::{FlowError, Services};
+use crate::store::{CaseRecord, Store};
 
 /// Counts one request against `key`'s quota of `limit` per `window`; when over, returns
 /// `Locked` with the seconds until the window ends.
@@ -27,4 +28,27 @@ pub async fn take(
         });
     }
     Ok(())
+}
+
+/// Counts one use of a per-case allowance (`liveness`, `upload_front`…) and returns how
+/// many were used, or `Exhausted(code)` beyond `limit`. The window starts at the case's
+/// last decision, so a rejection gives the reopened steps a fresh allowance.
+pub async fn take_allowance(
+    svc: &Services,
+    case: &CaseRecord,
+    what: &str,
+    limit: u32,
+    code: &'static str,
+) -> Result<u32, FlowError> {
+    let start = case.decided_at.unwrap_or(case.created_at);
+    let key = format!("case_{what}:{}", case.id);
+    let used = svc
+        .store
+        .increment_counter(&key, start, start + Duration::days(400), svc.clock.now())
+        .await?;
+    let used = u32::try_from(used).unwrap_or(u32::MAX);
+    if used > limit {
+        return Err(FlowError::Exhausted(code));
+    }
+    Ok(used)
 }

@@ -175,10 +175,13 @@ pub async fn authenticate(svc: &Services, token: &str) -> Result<SignedIn, FlowE
         .ok_or(FlowError::Unauthenticated("login_required"))?;
     let now = svc.clock.now();
     let idle = Duration::minutes(i64::from(svc.settings.review.session_idle_minutes));
-    if session.revoked_at.is_some()
-        || session.expires_at <= now
-        || session.last_seen_at + idle <= now
-    {
+    if !super::session_is_live(
+        session.revoked_at,
+        session.expires_at,
+        session.last_seen_at,
+        idle,
+        now,
+    ) {
         return Err(FlowError::Unauthenticated("login_required"));
     }
     let reviewer = svc.store.get_reviewer(&session.reviewer_id).await?;

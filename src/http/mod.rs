@@ -22,6 +22,7 @@
 //! folder for plain `.route(` calls). `http` never sees `sqlx`.
 
 pub mod app;
+pub mod caller;
 pub mod download;
 pub mod error;
 pub mod extract;

@@ -1,12 +1,10 @@
 //! `AppUser`: the extractor for the App's bearer session token (from the SMS check).
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header;
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use crate::flow::{app_auth, Actor, FlowError};
+use crate::http::caller::{bearer_token, client_ip};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::store::CaseRecord;
@@ -27,25 +25,11 @@ impl AppUser {
     }
 }
 
-/// The client address of a request, when the server knows it.
-pub fn client_ip(parts: &Parts) -> Option<String> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-}
-
 impl FromRequestParts<AppState> for AppUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 128);
+        let token = bearer_token(parts).filter(|t| !t.is_empty() && t.len() <= 128);
         let Some(token) = token else {
             return Err(FlowError::Unauthenticated("session_required").into());
         };
@@ -54,17 +38,5 @@ impl FromRequestParts<AppState> for AppUser {
             case,
             ip: client_ip(parts),
         })
-    }
-}
-
-/// The caller's address without authentication (for the SMS endpoints).
-#[derive(Debug, Clone)]
-pub struct ClientAddr(pub Option<String>);
-
-impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(client_ip(parts)))
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::AppUser;
-use super::session::{case_response, AppCaseResponse};
+use super::session::{current_case_response, AppCaseResponse};
 use crate::flow::codes;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::state::AppState;
@@ -46,11 +46,6 @@ pub async fn complete(
 ) -> ApiResult<(StatusCode, Json<CompleteResponse>)> {
     let issued = codes::complete(&state, &user.case, &user.actor()).await?;
     let png = code_image::render_png(issued.code.as_str()).map_err(ApiError::internal)?;
-    let case = state
-        .store
-        .get_case(&user.case.id)
-        .await
-        .map_err(ApiError::internal)?;
     Ok((
         StatusCode::CREATED,
         Json(CompleteResponse {
@@ -60,7 +55,7 @@ pub async fn complete(
             message_zh: "核验完成。请在备案系统中输入此图片验证码，72 小时内有效",
             message_en:
                 "Done. Enter this image verification code in the filing system within 72 hours",
-            case: case_response(&state, &case).await?,
+            case: current_case_response(&state, &user.case.id).await?,
         }),
     ))
 }

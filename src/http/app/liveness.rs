@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::AppUser;
-use super::session::{case_response, AppCaseResponse};
+use super::session::{current_case_response, AppCaseResponse};
 use crate::domain::liveness::LivenessAction;
 use crate::flow::liveness::{self, Frame, ReportedLocation, MAX_FRAMES, MIN_FRAMES};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -182,15 +182,10 @@ pub async fn submit_frames(
         });
     }
     let passed = liveness::submit(&state, &user.case, &challenge, frames, &user.actor()).await?;
-    let case = state
-        .store
-        .get_case(&user.case.id)
-        .await
-        .map_err(ApiError::internal)?;
     Ok(Json(LivenessResponse {
         passed: true,
         result: serde_json::to_value(passed.verdict.summary()).map_err(ApiError::internal)?,
         preview_url: "/app/v1/photos/liveness",
-        case: case_response(&state, &case).await?,
+        case: current_case_response(&state, &user.case.id).await?,
     }))
 }

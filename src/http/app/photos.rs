@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::AppUser;
-use super::session::{case_response, AppCaseResponse};
+use super::session::{current_case_response, AppCaseResponse};
 use crate::domain::case::PhotoKind;
 use crate::flow::photos;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -63,18 +63,13 @@ pub async fn upload_photo(
     let kind = photo_kind(&kind)?;
     let bytes: Arc<[u8]> = Arc::from(body.as_ref());
     let record = photos::upload(&state, &user.case, kind, bytes, &user.actor()).await?;
-    let case = state
-        .store
-        .get_case(&user.case.id)
-        .await
-        .map_err(ApiError::internal)?;
     Ok(Json(PhotoResponse {
         kind: kind.as_str(),
         width: record.width,
         height: record.height,
         sha256: record.sha256,
         preview_url: format!("/app/v1/photos/{}", kind.as_str()),
-        case: case_response(&state, &case).await?,
+        case: current_case_response(&state, &user.case.id).await?,
     }))
 }
 

@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::{AppUser, ClientAddr};
+use super::auth::AppUser;
 use crate::domain::MobileNumber;
 use crate::flow::app_auth;
 use crate::flow::app_steps::{self, AppStep};
+use crate::http::caller::ClientAddr;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::AppJson;
 use crate::http::state::AppState;
@@ -120,6 +121,15 @@ pub(super) async fn case_response(
         case,
         websites.into_iter().map(|w| w.domain).collect(),
     ))
+}
+
+/// The case's steps as they are now, read again after a capture changed them.
+pub(super) async fn current_case_response(
+    state: &AppState,
+    id: &crate::domain::ids::CaseId,
+) -> ApiResult<AppCaseResponse> {
+    let case = state.store.get_case(id).await.map_err(ApiError::internal)?;
+    case_response(state, &case).await
 }
 
 /// Public for the consent handlers.

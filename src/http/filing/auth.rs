@@ -1,9 +1,7 @@
 //! `FilingClient`: the extractor that authenticates the filing system by API key
 //! (`Authorization: Bearer hyk_…`) and charges its request quota.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use chrono::Duration;
@@ -11,6 +9,7 @@ use chrono::Duration;
 use crate::domain::ids::ClientId;
 use crate::flow::accounts::{hash_api_key, API_KEY_PREFIX};
 use crate::flow::{quota, Actor, FlowError};
+use crate::http::caller::{bearer_token, client_ip};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
@@ -36,18 +35,14 @@ fn unauthorized(code: &'static str, zh: &'static str, en: &'static str) -> ApiEr
 
 /// Reads the bearer key: absent and malformed are told apart for the integrator.
 fn bearer_key(parts: &Parts) -> Result<&str, ApiError> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+    if !parts.headers.contains_key(header::AUTHORIZATION) {
         return Err(unauthorized(
             "missing_api_key",
             "缺少 API 密钥（Authorization: Bearer …）",
             "Missing API key (Authorization: Bearer …)",
         ));
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+    }
+    let key = bearer_token(parts)
         .filter(|k| k.starts_with(API_KEY_PREFIX) && k.len() == API_KEY_PREFIX.len() + 43);
     key.ok_or_else(|| {
         unauthorized(
@@ -83,11 +78,10 @@ impl FromRequestParts<AppState> for FilingClient {
             ));
         }
         charge_quota(state, &client.id).await?;
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        Ok(FilingClient { id: client.id, ip })
+        Ok(FilingClient {
+            id: client.id,
+            ip: client_ip(parts),
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use crate::flow::reviewer_auth::{self, SignedIn};
 use crate::flow::{Actor, FlowError};
-use crate::http::app::auth::client_ip;
+use crate::http::caller::{bearer_token, client_ip};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
@@ -46,13 +46,7 @@ enum Credential<'a> {
 }
 
 fn credential(parts: &Parts) -> Option<Credential<'_>> {
-    let bearer = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    if let Some(token) = bearer {
+    if let Some(token) = bearer_token(parts) {
         return Some(Credential::Bearer(token));
     }
     cookie_value(parts, COOKIE).map(Credential::Cookie)

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::auth::{ReviewerUser, COOKIE};
 use crate::flow::reviewer_auth;
-use crate::http::app::auth::ClientAddr;
+use crate::http::caller::ClientAddr;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::AppJson;
 use crate::http::state::AppState;
