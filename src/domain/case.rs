@@ -372,9 +372,34 @@ pub enum TransitionError {
     /// Already submitted or decided.
     #[error("the case was already submitted")]
     AlreadySubmitted,
+    /// The App's steps are finished (or the case is past them).
+    #[error("the App steps are closed")]
+    AppStepsClosed,
+    /// A decision needs a case in review.
+    #[error("the case is not in review")]
+    NotInReview,
 }
 
 impl CaseStatus {
+    /// Statuses in which the App may capture: waiting for the principal, or rejected with
+    /// steps reopened. Every capture is stored only while the case is still in one of them.
+    pub const OPEN_TO_APP: &'static [Self] = &[Self::AwaitingApp, Self::Rejected];
+
+    /// Statuses in which the principal may sign in to the App: captures open, or the code
+    /// issued and not yet redeemed (to see it again or ask for a new one).
+    pub const SIGN_IN: &'static [Self] = &[Self::AwaitingApp, Self::CodeIssued, Self::Rejected];
+
+    /// Statuses a reviewer's decision leaves behind; photos are purged a set time after it.
+    pub const DECIDED: &'static [Self] = &[Self::Approved, Self::Rejected];
+
+    /// Statuses of a case that never reached review, purged after a spell without activity.
+    pub const BEFORE_REVIEW: &'static [Self] = &[
+        Self::AwaitingApp,
+        Self::CodeIssued,
+        Self::Redeemed,
+        Self::Cancelled,
+    ];
+
     /// Whether the QR download code may be shown now (not for cancelled or ineligible cases).
     pub fn can_show_qr(self) -> Result<(), TransitionError> {
         self.closed().map_or(Ok(()), Err)
@@ -388,16 +413,12 @@ impl CaseStatus {
         }
     }
 
-    /// Whether the filing system may redeem a code now.
+    /// Whether the filing system may present a code now. A redeemed case is let through so
+    /// that the store can answer "already used" rather than "no code".
     pub fn can_redeem(self) -> Result<(), TransitionError> {
-        if let Some(e) = self.closed() {
-            return Err(e);
-        }
-        // Redeemed is allowed through: the store then answers "already used".
         match self {
-            Self::CodeIssued | Self::Redeemed => Ok(()),
-            Self::AwaitingApp | Self::Rejected => Err(TransitionError::NoCodeYet),
-            _ => Err(TransitionError::AlreadySubmitted),
+            Self::Redeemed => Ok(()),
+            _ => Transition::Redeem.check(self),
         }
     }
 
@@ -411,25 +432,99 @@ impl CaseStatus {
             _ => Err(TransitionError::NotRedeemed),
         }
     }
+}
 
-    /// Whether the case may be submitted for review now.
-    pub fn can_submit(self) -> Result<(), TransitionError> {
-        if let Some(e) = self.closed() {
-            return Err(e);
-        }
+/// A change of a case's status. Each transition declares the statuses it may start from
+/// and the one it leads to; the store applies it as one compare-and-set on the status, in
+/// the same transaction as the audit entry and the webhook event that go with it, so no
+/// other copy of these rules exists (in SQL or elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// The App finished: a (new) image verification code is issued.
+    IssueCode,
+    /// The filing system redeemed the code.
+    Redeem,
+    /// The filing system submitted the photos for review.
+    Submit,
+    /// A reviewer approved.
+    Approve,
+    /// A reviewer rejected; named steps reopen in the App.
+    Reject,
+    /// The filing system cancelled the case.
+    Cancel,
+}
+
+impl Transition {
+    /// Every transition, for tests and documentation.
+    pub const ALL: [Self; 6] = [
+        Self::IssueCode,
+        Self::Redeem,
+        Self::Submit,
+        Self::Approve,
+        Self::Reject,
+        Self::Cancel,
+    ];
+
+    /// The statuses this transition may start from.
+    pub fn sources(self) -> &'static [CaseStatus] {
+        use CaseStatus::*;
         match self {
-            Self::Redeemed => Ok(()),
-            Self::InReview | Self::Approved => Err(TransitionError::AlreadySubmitted),
-            _ => Err(TransitionError::NotRedeemed),
+            // Asking again before redemption replaces the code; a rejection asks for a new one.
+            Self::IssueCode => &[AwaitingApp, CodeIssued, Rejected],
+            Self::Redeem => &[CodeIssued],
+            Self::Submit => &[Redeemed],
+            Self::Approve | Self::Reject => &[InReview],
+            Self::Cancel => &[
+                Ineligible,
+                AwaitingApp,
+                CodeIssued,
+                Redeemed,
+                InReview,
+                Approved,
+                Rejected,
+            ],
         }
     }
 
-    /// Whether the case may be cancelled now.
-    pub fn can_cancel(self) -> Result<(), TransitionError> {
+    /// The status it leads to.
+    pub fn target(self) -> CaseStatus {
         match self {
-            Self::Cancelled => Err(TransitionError::Cancelled),
-            _ => Ok(()),
+            Self::IssueCode => CaseStatus::CodeIssued,
+            Self::Redeem => CaseStatus::Redeemed,
+            Self::Submit => CaseStatus::InReview,
+            Self::Approve => CaseStatus::Approved,
+            Self::Reject => CaseStatus::Rejected,
+            Self::Cancel => CaseStatus::Cancelled,
         }
+    }
+
+    /// The audit action recorded with it.
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            Self::IssueCode => "code.issued",
+            Self::Redeem => "code.redeemed",
+            Self::Submit => "case.submitted",
+            Self::Approve | Self::Reject => "case.decided",
+            Self::Cancel => "case.cancelled",
+        }
+    }
+
+    /// Whether it may start from `from`; when not, why not, in the filing system's terms.
+    pub fn check(self, from: CaseStatus) -> Result<(), TransitionError> {
+        if self.sources().contains(&from) {
+            return Ok(());
+        }
+        if let Some(closed) = from.closed() {
+            return Err(closed);
+        }
+        use CaseStatus::*;
+        Err(match (self, from) {
+            (Self::Redeem, AwaitingApp | Rejected) => TransitionError::NoCodeYet,
+            (Self::Submit, AwaitingApp | CodeIssued | Rejected) => TransitionError::NotRedeemed,
+            (Self::IssueCode, _) => TransitionError::AppStepsClosed,
+            (Self::Approve | Self::Reject, _) => TransitionError::NotInReview,
+            _ => TransitionError::AlreadySubmitted,
+        })
     }
 }
 
@@ -604,18 +699,64 @@ mod tests {
             Err(TransitionError::NotRedeemed)
         );
         assert_eq!(Redeemed.can_pull_photos(), Ok(()));
-        assert_eq!(Redeemed.can_submit(), Ok(()));
+        assert_eq!(Redeemed.can_redeem(), Ok(()));
         assert_eq!(
-            InReview.can_submit(),
+            InReview.can_redeem(),
             Err(TransitionError::AlreadySubmitted)
         );
-        assert_eq!(CodeIssued.can_submit(), Err(TransitionError::NotRedeemed));
-        assert_eq!(Ineligible.can_submit(), Err(TransitionError::Ineligible));
-        assert_eq!(Cancelled.can_cancel(), Err(TransitionError::Cancelled));
-        assert_eq!(InReview.can_cancel(), Ok(()));
+        let submit = Transition::Submit;
+        assert_eq!(submit.check(Redeemed), Ok(()));
+        assert_eq!(
+            submit.check(InReview),
+            Err(TransitionError::AlreadySubmitted)
+        );
+        assert_eq!(submit.check(CodeIssued), Err(TransitionError::NotRedeemed));
+        assert_eq!(submit.check(Rejected), Err(TransitionError::NotRedeemed));
+        assert_eq!(submit.check(Ineligible), Err(TransitionError::Ineligible));
+        assert_eq!(
+            Transition::Cancel.check(Cancelled),
+            Err(TransitionError::Cancelled)
+        );
+        assert_eq!(Transition::Cancel.check(InReview), Ok(()));
+        assert_eq!(
+            Transition::IssueCode.check(Redeemed),
+            Err(TransitionError::AppStepsClosed)
+        );
+        assert_eq!(
+            Transition::Approve.check(Redeemed),
+            Err(TransitionError::NotInReview)
+        );
         assert_eq!(Rejected.can_show_qr(), Ok(()));
         assert_eq!(Ineligible.can_show_qr(), Err(TransitionError::Ineligible));
         assert_eq!(Cancelled.can_show_qr(), Err(TransitionError::Cancelled));
+    }
+
+    #[test]
+    fn every_transition_leads_out_of_its_sources_and_never_from_a_closed_case() {
+        for t in Transition::ALL {
+            assert!(!t.sources().is_empty(), "{t:?} has sources");
+            assert!(
+                !t.sources().contains(&CaseStatus::Cancelled),
+                "{t:?} must not start from a cancelled case"
+            );
+            for s in CaseStatus::ALL {
+                assert_eq!(
+                    t.check(s).is_ok(),
+                    t.sources().contains(&s),
+                    "{t:?} from {s:?}"
+                );
+            }
+        }
+        // Only cancelling ends an ineligible case; nothing else may start from it.
+        for t in Transition::ALL
+            .into_iter()
+            .filter(|t| *t != Transition::Cancel)
+        {
+            assert_eq!(
+                t.check(CaseStatus::Ineligible),
+                Err(TransitionError::Ineligible)
+            );
+        }
     }
 
     #[test]

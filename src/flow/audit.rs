@@ -6,8 +6,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Actor, FlowError};
+use crate::domain::case::Transition;
 use crate::domain::ids::CaseId;
-use crate::store::{audit_hash, AuditEntry, NewAuditEntry, Store, GENESIS_HASH};
+use crate::store::{
+    audit_hash, AuditEntry, ChangeRecord, NewAuditEntry, NewEvent, Store, GENESIS_HASH,
+};
 
 /// Entries read per `list_audit` call while verifying.
 const VERIFY_PAGE_SIZE: u32 = 1000;
@@ -21,7 +24,22 @@ pub async fn record(
     details: Value,
     at: DateTime<Utc>,
 ) -> Result<(), FlowError> {
-    let entry = NewAuditEntry {
+    store
+        .append_audit(&entry(actor, action, case_id, details, at))
+        .await?;
+    Ok(())
+}
+
+/// An entry to append, for store methods that write it in the transaction of the change
+/// it records (status changes). The same rule on `details` applies.
+pub fn entry(
+    actor: &Actor,
+    action: &str,
+    case_id: Option<&CaseId>,
+    details: Value,
+    at: DateTime<Utc>,
+) -> NewAuditEntry {
+    NewAuditEntry {
         at,
         actor_type: actor.kind.to_owned(),
         actor_id: actor.id.clone(),
@@ -29,9 +47,23 @@ pub async fn record(
         case_id: case_id.map(|c| c.to_string()),
         ip: actor.ip.clone(),
         details: details.to_string(),
-    };
-    store.append_audit(&entry).await?;
-    Ok(())
+    }
+}
+
+/// What goes with `transition` of a case: its audit entry (the transition's own action)
+/// and the event for the filing system, written by the store in one transaction.
+pub fn change(
+    actor: &Actor,
+    transition: Transition,
+    case_id: &CaseId,
+    details: Value,
+    at: DateTime<Utc>,
+    event: Option<NewEvent>,
+) -> ChangeRecord {
+    ChangeRecord {
+        audit: entry(actor, transition.audit_action(), Some(case_id), details, at),
+        event,
+    }
 }
 
 /// The outcome of walking the audit chain.

@@ -6,7 +6,7 @@ use rand::RngCore;
 use serde_json::json;
 
 use super::{audit, photos, webhooks, Actor, FlowError, Services};
-use crate::domain::case::{eligibility, CaseStatus, Registration, TransitionError, Website};
+use crate::domain::case::{eligibility, CaseStatus, Registration, Transition, Website};
 use crate::domain::ids::{CaseId, ClientId};
 use crate::pii;
 use crate::secrets::Keyring;
@@ -184,15 +184,6 @@ pub async fn get_by_filing_id(
     with_websites(svc, case).await
 }
 
-/// A conditional update that found the case moved on since it was read: report the
-/// transition the winner made, as the status check would have.
-fn lost_race(err: StoreError, meaning: TransitionError) -> FlowError {
-    match err {
-        StoreError::Conflict(_) => FlowError::Transition(meaning),
-        other => other.into(),
-    }
-}
-
 /// Submits a redeemed case for review; it is due one business day later.
 pub async fn submit(
     svc: &Services,
@@ -201,26 +192,22 @@ pub async fn submit(
     actor: &Actor,
 ) -> Result<CaseView, FlowError> {
     let case = owned_case(svc, client, id).await?;
-    case.status.can_submit()?;
+    Transition::Submit.check(case.status)?;
     let now = svc.clock.now();
     // A date past the shipped calendar is an operator's problem to see, never a guess.
     let due = svc.calendar.due_time(now).map_err(|e| {
         tracing::error!(error = %e, "business-day calendar cannot give a due time");
         anyhow::Error::new(e).context("computing the review due time")
     })?;
-    svc.store
-        .submit_case(id, due, now)
-        .await
-        .map_err(|e| lost_race(e, TransitionError::AlreadySubmitted))?;
-    audit::record(
-        svc.store.as_ref(),
+    let change = audit::change(
         actor,
-        "case.submitted",
-        Some(id),
+        Transition::Submit,
+        id,
         json!({ "due_at": due }),
         now,
-    )
-    .await?;
+        None,
+    );
+    svc.store.submit_case(id, due, now, &change).await?;
     get(svc, client, id).await
 }
 
@@ -233,7 +220,7 @@ pub async fn cancel(
     actor: &Actor,
 ) -> Result<CaseView, FlowError> {
     let case = owned_case(svc, client, id).await?;
-    case.status.can_cancel()?;
+    Transition::Cancel.check(case.status)?;
     let now = svc.clock.now();
     let event = webhooks::case_event(
         svc,
@@ -243,21 +230,20 @@ pub async fn cancel(
         now,
     )
     .await?;
-    svc.store
-        .cancel_case(id, now, event.as_ref())
-        .await
-        .map_err(|e| lost_race(e, TransitionError::Cancelled))?;
-    let purged = photos::purge_case_photos(svc, id).await?;
-    audit::record(
-        svc.store.as_ref(),
+    let queues_event = event.is_some();
+    // The photos go right after the change commits; the entry says how many there were.
+    let photos = svc.store.list_photos(id).await?.len();
+    let change = audit::change(
         actor,
-        "case.cancelled",
-        Some(id),
-        json!({ "photos_purged": purged }),
+        Transition::Cancel,
+        id,
+        json!({ "photos_purged": photos }),
         now,
-    )
-    .await?;
-    if event.is_some() {
+        event,
+    );
+    svc.store.cancel_case(id, now, &change).await?;
+    let purged = photos::purge_case_photos(svc, id).await?;
+    if queues_event {
         svc.outbox_wakeup.notify_one();
     }
     tracing::info!(case.id = %id, photos_purged = purged, "case cancelled");

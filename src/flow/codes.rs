@@ -4,11 +4,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::{app_steps, audit, cases, webhooks, Actor, FlowError, Services};
-use crate::domain::case::CaseStatus;
+use crate::domain::case::{CaseStatus, Transition};
 use crate::domain::ids::{CaseId, ClientId};
 use crate::domain::verification_code::VerificationCode;
 use crate::pii;
-use crate::store::{CaseRecord, NewVerificationCode, PhotoRecord, RedeemOutcome};
+use crate::store::{CaseRecord, ChangeRecord, NewVerificationCode, PhotoRecord, RedeemOutcome};
 
 /// HMAC purpose of stored codes.
 const CODE_PURPOSE: &str = "verification_code";
@@ -64,17 +64,17 @@ pub async fn issue(
         now,
     )
     .await?;
-    svc.store.issue_code(&record, event.as_ref()).await?;
-    audit::record(
-        svc.store.as_ref(),
+    let queues_event = event.is_some();
+    let change = audit::change(
         actor,
-        "code.issued",
-        Some(&case.id),
+        Transition::IssueCode,
+        &case.id,
         json!({ "expires_at": record.expires_at }),
         now,
-    )
-    .await?;
-    if event.is_some() {
+        event,
+    );
+    svc.store.issue_code(&record, &change).await?;
+    if queues_event {
         svc.outbox_wakeup.notify_one();
     }
     Ok(IssuedCode {
@@ -109,22 +109,14 @@ pub async fn redeem(
             retry_after_secs: (until - now).num_seconds().max(1).unsigned_abs(),
         });
     }
+    let change = audit::change(actor, Transition::Redeem, case_id, json!({}), now, None);
     let outcome = match VerificationCode::parse(typed) {
-        Ok(code) => try_hashes(svc, case_id, &code).await?,
+        Ok(code) => try_hashes(svc, case_id, &code, &change).await?,
         // A malformed entry is just another wrong code.
         Err(_) => RedeemOutcome::Wrong,
     };
     match outcome {
         RedeemOutcome::Redeemed => {
-            audit::record(
-                svc.store.as_ref(),
-                actor,
-                "code.redeemed",
-                Some(case_id),
-                json!({}),
-                now,
-            )
-            .await?;
             let case = svc.store.get_case(case_id).await?;
             let photos = svc.store.list_photos(case_id).await?;
             Ok(Manifest { case, photos })
@@ -140,12 +132,13 @@ async fn try_hashes(
     svc: &Services,
     case_id: &CaseId,
     code: &VerificationCode,
+    change: &ChangeRecord,
 ) -> Result<RedeemOutcome, FlowError> {
     let mut last = RedeemOutcome::Wrong;
     for mac in svc.keys.hmac_all(CODE_PURPOSE, code.as_str().as_bytes()) {
         last = svc
             .store
-            .redeem_code(case_id, &hex::encode(mac), svc.clock.now())
+            .redeem_code(case_id, &hex::encode(mac), change.audit.at, change)
             .await?;
         if last != RedeemOutcome::Wrong {
             break;

@@ -139,6 +139,7 @@ impl From<StoreError> for FlowError {
         match err {
             StoreError::NotFound => Self::NotFound,
             StoreError::Conflict(what) => Self::Conflict(what),
+            StoreError::Transition(refused) => Self::Transition(refused),
             StoreError::Backend(e) => Self::Internal(e),
         }
     }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::photos::{self, PulledPhoto};
 use super::{audit, webhooks, Actor, FlowError, Services};
-use crate::domain::case::PhotoKind;
+use crate::domain::case::{PhotoKind, Transition};
 use crate::domain::ids::CaseId;
 use crate::domain::review::{parse_reasons, reopened_steps, Reason};
 use crate::domain::role::Role;
@@ -250,18 +250,20 @@ pub async fn decide(
         .iter()
         .map(|r| json!({ "code": r.code.as_str(), "step": r.step.as_str() }))
         .collect::<Vec<_>>());
-    let decision = if input.approve {
-        "approved"
+    let transition = if input.approve {
+        Transition::Approve
     } else {
-        "rejected"
+        Transition::Reject
     };
     let details = json!({
-        "decision": decision,
+        "decision": transition.target().as_str(),
         "reasons": reasons_json,
         "reopened_steps": reopen.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "decided_at": now,
     });
     let event = webhooks::case_event(svc, &case, "case.decided", details.clone(), now).await?;
+    let queues_event = event.is_some();
+    let change = audit::change(actor, transition, case_id, details, now, event);
     let outcome = svc
         .store
         .decide_case(
@@ -274,7 +276,7 @@ pub async fn decide(
                 reopen,
                 now,
             },
-            event.as_ref(),
+            &change,
         )
         .await?;
     match outcome {
@@ -288,16 +290,7 @@ pub async fn decide(
         }
         DecideOutcome::NotInReview => return Err(not_in_review(svc, case_id).await),
     }
-    audit::record(
-        svc.store.as_ref(),
-        actor,
-        "case.decided",
-        Some(case_id),
-        details,
-        now,
-    )
-    .await?;
-    if event.is_some() {
+    if queues_event {
         svc.outbox_wakeup.notify_one();
     }
     record_sla(svc, &case, now);

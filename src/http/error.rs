@@ -272,6 +272,8 @@ impl From<crate::flow::FlowError> for ApiError {
                     "该核验已提交审核",
                     "This case was already submitted for review",
                 ),
+                T::AppStepsClosed => conflict("app_steps_closed"),
+                T::NotInReview => conflict("already_decided"),
             },
             F::Locked { retry_after_secs } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,

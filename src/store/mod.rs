@@ -1,19 +1,35 @@
 //! The `Store` port: every durable record heyan keeps, in domain language. Two backends
-//! implement it — `sqlite` (default) and `postgres` — and one conformance suite
+//! implement it — SQLite (default) and PostgreSQL — and one conformance suite
 //! (`tests/store`) holds both to the same behaviour.
 //!
 //! Invariants that span several statements live inside one store method and one
-//! transaction; callers never hold a transaction. SQL stays in the backend files.
+//! transaction; callers never hold a transaction. The SQL lives in one file per aggregate
+//! (clients, cases, app, codes, photos, outbox, audit, limits, idempotency, review), written
+//! once for both databases; `dialect` holds the few real differences.
 
+mod app;
 mod audit;
-pub mod postgres;
-mod postgres_review;
+mod cases;
+mod clients;
+mod codes;
+mod dialect;
+mod idempotency;
+mod limits;
+mod outbox;
+mod photos;
 mod records;
 pub mod review;
-pub mod sqlite;
-mod sqlite_review;
 
-pub use audit::{audit_hash, GENESIS_HASH};
+pub use app::AppStore;
+pub use audit::{audit_hash, AuditStore, GENESIS_HASH};
+pub use cases::CaseStore;
+pub use clients::ClientStore;
+pub use codes::CodeStore;
+pub use dialect::{PostgresStore, SqlStore, SqliteStore};
+pub use idempotency::IdempotencyStore;
+pub use limits::LimitStore;
+pub use outbox::OutboxStore;
+pub use photos::PhotoStore;
 pub use records::*;
 pub use review::{
     ClaimOutcome, DecideOutcome, DecisionRecord, Lease, LoginFailure, NewDecision,
@@ -28,7 +44,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{database_kind_of, DatabaseKind};
 use crate::domain::case::{CaseStatus, PhotoKind};
-use crate::domain::ids::{CaseId, ClientId, ClientKeyId, EventId, ReviewerId};
+use crate::domain::ids::{ClientId, ClientKeyId, ReviewerId};
 use crate::domain::role::Role;
 
 /// What can go wrong in storage, in terms callers can act on.
@@ -40,6 +56,10 @@ pub enum StoreError {
     /// A uniqueness rule was broken; the name says which (e.g. `client_name_taken`).
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// A status change whose case was not in one of the transition's source statuses; the
+    /// domain's reason (`Transition::check`) says why.
+    #[error("transition refused: {0}")]
+    Transition(crate::domain::case::TransitionError),
     /// Anything else: connection, SQL, data that does not convert.
     #[error(transparent)]
     Backend(#[from] anyhow::Error),
@@ -191,10 +211,24 @@ pub enum ConsumeOutcome {
     Unknown,
 }
 
-/// Durable storage for every record heyan keeps; the review desk's part is the
-/// `ReviewStore` supertrait.
+/// Durable storage for every record heyan keeps, one supertrait per aggregate; each
+/// aggregate's SQL is written once, in its own file, for both backends.
 #[async_trait]
-pub trait Store: review::ReviewStore + Send + Sync + 'static {
+pub trait Store:
+    ClientStore
+    + CaseStore
+    + AppStore
+    + CodeStore
+    + PhotoStore
+    + OutboxStore
+    + AuditStore
+    + LimitStore
+    + IdempotencyStore
+    + review::ReviewStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Which backend this is.
     fn kind(&self) -> DatabaseKind;
 
@@ -203,297 +237,6 @@ pub trait Store: review::ReviewStore + Send + Sync + 'static {
 
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
-
-    /// Inserts a client together with its first key, in one transaction.
-    /// `Conflict("client_name_taken")` when the name is in use.
-    async fn insert_client(&self, client: &NewClient, key: &NewClientKey)
-        -> Result<(), StoreError>;
-
-    /// The client and key for a key hash, when the key exists (revoked or not).
-    async fn find_client_by_key_hash(
-        &self,
-        key_hash: &str,
-    ) -> Result<Option<(Client, ClientKey)>, StoreError>;
-
-    /// The client with this id.
-    async fn get_client(&self, id: &ClientId) -> Result<Client, StoreError>;
-
-    /// All clients, oldest first.
-    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
-
-    /// Inserts a reviewer; `Conflict("reviewer_username_taken")` when the name is in use.
-    async fn insert_reviewer(&self, reviewer: &NewReviewer) -> Result<(), StoreError>;
-
-    /// The reviewer with this login name.
-    async fn find_reviewer_by_username(
-        &self,
-        username: &str,
-    ) -> Result<Option<Reviewer>, StoreError>;
-
-    /// Stores a single-use token; `Conflict("token_exists")` for a duplicate.
-    async fn insert_single_use_token(&self, token: &NewSingleUseToken) -> Result<(), StoreError>;
-
-    /// Uses a token at `now`. Of any number of concurrent callers, exactly one gets
-    /// `Consumed`.
-    async fn consume_single_use_token(
-        &self,
-        purpose: &str,
-        token_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<ConsumeOutcome, StoreError>;
-
-    /// Adds one to the counter `key` for the window starting at `window_start` and returns
-    /// the new count. Concurrent increments are never lost.
-    async fn increment_counter(
-        &self,
-        key: &str,
-        window_start: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StoreError>;
-
-    /// The current count of a counter window (0 when absent).
-    async fn get_counter(&self, key: &str, window_start: DateTime<Utc>) -> Result<i64, StoreError>;
-
-    /// Deletes counter windows that expired before `now`; returns how many.
-    async fn delete_expired_counters(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
-
-    /// Adds a key to a client (rotation); `Conflict("client_key_exists")` on a hash clash.
-    async fn insert_client_key(&self, key: &NewClientKey) -> Result<(), StoreError>;
-
-    /// A client's keys, oldest first.
-    async fn list_client_keys(&self, client_id: &ClientId) -> Result<Vec<ClientKey>, StoreError>;
-
-    /// Revokes one key; `NotFound` when it does not exist or is already revoked.
-    async fn revoke_client_key(
-        &self,
-        key_id: &ClientKeyId,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Revokes a client and with it every key; `NotFound` when absent or already revoked.
-    async fn revoke_client(
-        &self,
-        client_id: &ClientId,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Inserts a case with its websites; `Conflict("filing_id_taken")` when the client
-    /// registered this filing id before.
-    async fn insert_case(&self, case: &NewCase) -> Result<(), StoreError>;
-
-    /// The case with this id (any client's: callers check ownership).
-    async fn get_case(&self, id: &CaseId) -> Result<CaseRecord, StoreError>;
-
-    /// A client's case by the filing system's id.
-    async fn find_case_by_filing_id(
-        &self,
-        client_id: &ClientId,
-        filing_id: &str,
-    ) -> Result<Option<CaseRecord>, StoreError>;
-
-    /// The case whose QR code carries this download token.
-    async fn find_case_by_download_token(
-        &self,
-        token: &str,
-    ) -> Result<Option<CaseRecord>, StoreError>;
-
-    /// A case's websites, in registered order.
-    async fn list_websites(&self, case_id: &CaseId) -> Result<Vec<WebsiteRecord>, StoreError>;
-
-    /// Counts one scan of the case's QR code.
-    async fn record_scan(&self, case_id: &CaseId, now: DateTime<Utc>) -> Result<(), StoreError>;
-
-    /// Issues a new verification code for an open case: voids earlier codes, stores the
-    /// new one, moves the case to `code_issued` and queues `event`, in one transaction.
-    /// `Conflict("case_not_open")` when the case cannot take a code.
-    async fn issue_code(
-        &self,
-        code: &NewVerificationCode,
-        event: Option<&NewEvent>,
-    ) -> Result<(), StoreError>;
-
-    /// Redeems a code of a case at `now`. Of concurrent redemptions of one code exactly one
-    /// gets `Redeemed`; that one also moves the case to `redeemed`.
-    async fn redeem_code(
-        &self,
-        case_id: &CaseId,
-        code_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<RedeemOutcome, StoreError>;
-
-    /// Blocks redemption for the case until `until` (after too many wrong codes).
-    async fn lock_redemption(
-        &self,
-        case_id: &CaseId,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Moves a redeemed case into review with its due time; `Conflict("case_not_redeemed")`
-    /// when it is not redeemed (any more).
-    async fn submit_case(
-        &self,
-        case_id: &CaseId,
-        due_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Cancels a case and queues `event`, in one transaction; `Conflict("case_cancelled")`
-    /// when it was cancelled before. Photos are removed separately (`delete_photo`).
-    async fn cancel_case(
-        &self,
-        case_id: &CaseId,
-        now: DateTime<Utc>,
-        event: Option<&NewEvent>,
-    ) -> Result<(), StoreError>;
-
-    /// Stores a photo, replacing one of the same kind (a retake), and marks its step done
-    /// in the same transaction; returns the replaced photo's blob id so its blob can be
-    /// deleted.
-    async fn upsert_photo(&self, photo: &PhotoRecord) -> Result<Option<String>, StoreError>;
-
-    /// A case's photos.
-    async fn list_photos(&self, case_id: &CaseId) -> Result<Vec<PhotoRecord>, StoreError>;
-
-    /// Removes a photo's row (after its blob is deleted).
-    async fn delete_photo(&self, case_id: &CaseId, kind: PhotoKind) -> Result<(), StoreError>;
-
-    /// Queues a webhook event.
-    async fn insert_event(&self, event: &NewEvent) -> Result<(), StoreError>;
-
-    /// Leases up to `limit` due, undelivered events until `lease_until`; an event leased by
-    /// one worker is not handed to another before the lease ends.
-    async fn claim_due_events(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<OutboxEvent>, StoreError>;
-
-    /// Records a successful delivery.
-    async fn mark_event_delivered(
-        &self,
-        id: &EventId,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Records a failed try: the next one at `next_attempt_at`, or none when `give_up`.
-    async fn mark_event_failed(&self, failure: &EventFailure) -> Result<(), StoreError>;
-
-    /// An event by id (tests and operators).
-    async fn get_event(&self, id: &EventId) -> Result<OutboxEvent, StoreError>;
-
-    /// Appends to the audit log, chaining the entry to the previous one. Concurrent
-    /// writers never fork the chain: each sequence number is taken once.
-    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError>;
-
-    /// Audit entries in order, optionally for one case, after sequence `after`.
-    async fn list_audit(
-        &self,
-        case_id: Option<&CaseId>,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError>;
-
-    /// Starts an idempotent request: `Fresh` claims the key for this request.
-    async fn begin_idempotent(
-        &self,
-        begin: &IdempotencyStart,
-    ) -> Result<IdempotencyState, StoreError>;
-
-    /// Stores the response of a request started with `begin_idempotent`.
-    async fn finish_idempotent(
-        &self,
-        client_id: &ClientId,
-        key: &str,
-        status: u16,
-        body: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Releases a key whose request failed, so a retry can run again.
-    async fn abandon_idempotent(&self, client_id: &ClientId, key: &str) -> Result<(), StoreError>;
-
-    /// Deletes idempotency records that expired before `now`; returns how many.
-    async fn delete_expired_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
-
-    /// The newest eligible, open case with a website whose principal's mobile has this HMAC.
-    async fn find_open_case_by_mobile(
-        &self,
-        mobile_hmac: &str,
-    ) -> Result<Option<CaseRecord>, StoreError>;
-
-    /// Stores a sent SMS code.
-    async fn insert_sms_challenge(&self, challenge: &NewSmsChallenge) -> Result<(), StoreError>;
-
-    /// The newest SMS challenge for a phone.
-    async fn latest_sms_challenge(
-        &self,
-        phone_hmac: &str,
-    ) -> Result<Option<SmsChallenge>, StoreError>;
-
-    /// Counts a wrong try; returns the tries so far.
-    async fn fail_sms_challenge(&self, id: i64, now: DateTime<Utc>) -> Result<i32, StoreError>;
-
-    /// Uses a challenge if it is still unused, under `max_attempts` and unexpired; of
-    /// concurrent callers at most one gets `true`.
-    async fn consume_sms_challenge(
-        &self,
-        id: i64,
-        max_attempts: i32,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
-
-    /// Starts an App session and marks the case's phone as verified, in one transaction.
-    async fn start_app_session(&self, session: &NewAppSession) -> Result<(), StoreError>;
-
-    /// The session with this token hash.
-    async fn find_app_session(&self, token_hash: &str) -> Result<Option<AppSession>, StoreError>;
-
-    /// Records a use of the session (idle expiry restarts).
-    async fn touch_app_session(
-        &self,
-        token_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Starts a cooldown for `key` until `until` unless one is still running at `now`;
-    /// returns the running cooldown's end when it is. Atomic across instances.
-    async fn claim_cooldown(
-        &self,
-        key: &str,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, StoreError>;
-
-    /// Ends a cooldown early (the action it guarded did not happen).
-    async fn release_cooldown(&self, key: &str) -> Result<(), StoreError>;
-
-    /// Records whether the App check happens in Shanghai (never the coordinates).
-    async fn record_location(
-        &self,
-        case_id: &CaseId,
-        in_shanghai: bool,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Records what a passed liveness check showed (JSON summary, no image data).
-    async fn record_liveness(
-        &self,
-        case_id: &CaseId,
-        result: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Records the principal's consent (text version and hash) on the case.
-    async fn record_consent(
-        &self,
-        case_id: &CaseId,
-        version: &str,
-        text_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
 }
 
 /// The case column holding the time a photo's step was done.
@@ -522,10 +265,8 @@ fn reopened_columns(approved: bool, reopen: &[PhotoKind]) -> String {
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
     let kind = database_kind_of(url).map_err(anyhow::Error::msg)?;
     let store: Arc<dyn Store> = match kind {
-        DatabaseKind::Sqlite => Arc::new(sqlite::SqliteStore::connect(url, max_connections).await?),
-        DatabaseKind::Postgres => {
-            Arc::new(postgres::PostgresStore::connect(url, max_connections).await?)
-        }
+        DatabaseKind::Sqlite => Arc::new(SqliteStore::connect(url, max_connections).await?),
+        DatabaseKind::Postgres => Arc::new(PostgresStore::connect(url, max_connections).await?),
     };
     Ok(store)
 }

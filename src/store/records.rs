@@ -273,6 +273,17 @@ pub struct NewAuditEntry {
     pub details: String,
 }
 
+/// What a change of a case's status writes besides the case row, in the same transaction:
+/// its audit entry, and the webhook event for the filing system (none without a webhook
+/// URL). A status change without its audit entry cannot happen.
+#[derive(Debug, Clone)]
+pub struct ChangeRecord {
+    /// The audit entry.
+    pub audit: NewAuditEntry,
+    /// The event to queue.
+    pub event: Option<NewEvent>,
+}
+
 /// An audit entry as stored, with its place in the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use heyan::clock::to_millis;
-use heyan::domain::case::{CaseStatus, PhotoKind};
+use heyan::domain::case::{CaseStatus, PhotoKind, TransitionError};
 use heyan::domain::ids::{CaseId, ClientId, ClientKeyId, EventId, ReviewerId};
 use heyan::domain::role::Role;
 use heyan::flow::audit::{self, BrokenLink};
@@ -14,6 +14,7 @@ use heyan::store::{
     NewVerificationCode, PhotoRecord, RedeemOutcome, Store, StoreError, GENESIS_HASH,
 };
 
+use crate::change;
 use crate::support::TestDb;
 
 fn now() -> DateTime<Utc> {
@@ -729,11 +730,19 @@ pub async fn a_code_is_redeemed_once_by_racers_and_voided_by_a_newer_code(db: Te
         expires_at: at + Duration::hours(72),
         created_at: at,
     };
-    store.issue_code(&code("old"), None).await.expect("issue");
-    store.issue_code(&code("new"), None).await.expect("reissue");
+    let issued = change(&case.id, "code.issued", at, None);
+    let redeemed = change(&case.id, "code.redeemed", at, None);
+    store
+        .issue_code(&code("old"), &issued)
+        .await
+        .expect("issue");
+    store
+        .issue_code(&code("new"), &issued)
+        .await
+        .expect("reissue");
     assert_eq!(
         store
-            .redeem_code(&case.id, "old", at)
+            .redeem_code(&case.id, "old", at, &redeemed)
             .await
             .expect("redeem"),
         RedeemOutcome::Wrong,
@@ -741,8 +750,13 @@ pub async fn a_code_is_redeemed_once_by_racers_and_voided_by_a_newer_code(db: Te
     );
     let racers: Vec<_> = (0..16)
         .map(|_| {
-            let (store, id) = (store.clone(), case.id.clone());
-            tokio::spawn(async move { store.redeem_code(&id, "new", at).await.expect("redeem") })
+            let (store, id, redeemed) = (store.clone(), case.id.clone(), redeemed.clone());
+            tokio::spawn(async move {
+                store
+                    .redeem_code(&id, "new", at, &redeemed)
+                    .await
+                    .expect("redeem")
+            })
         })
         .collect();
     let mut won = 0;
@@ -760,9 +774,172 @@ pub async fn a_code_is_redeemed_once_by_racers_and_voided_by_a_newer_code(db: Te
     );
     assert!(
         matches!(
-            store.issue_code(&code("x"), None).await,
-            Err(StoreError::Conflict("case_not_open"))
+            store.issue_code(&code("x"), &issued).await,
+            Err(StoreError::Transition(TransitionError::AppStepsClosed))
         ),
         "a redeemed case takes no new code"
     );
+}
+
+/// Makes the database refuse audit entries with this action, as a full disk or a broken
+/// connection would refuse the append in the middle of a status change.
+async fn refuse_audit_action(db: &TestDb, action: &str) {
+    if db.is_postgres() {
+        db.execute_sql(&format!(
+            "create function refuse_audit() returns trigger language plpgsql as $$
+             begin
+               if new.action = '{action}' then raise exception 'audit refused'; end if;
+               return new;
+             end $$"
+        ))
+        .await;
+        db.execute_sql(
+            "create trigger refuse_audit before insert on audit_log
+             for each row execute function refuse_audit()",
+        )
+        .await;
+    } else {
+        db.execute_sql(&format!(
+            "create trigger refuse_audit before insert on audit_log
+             when new.action = '{action}'
+             begin select raise(abort, 'audit refused'); end"
+        ))
+        .await;
+    }
+}
+
+fn queued_event(client: &ClientId, at: DateTime<Utc>) -> NewEvent {
+    NewEvent {
+        id: EventId::new(),
+        client_id: client.clone(),
+        event_type: "case.completed".into(),
+        payload: "{}".into(),
+        created_at: at,
+    }
+}
+
+pub async fn a_status_change_writes_its_audit_entry_and_event_in_one_go(db: TestDb) {
+    let store = db.store();
+    let client = client_in(&store).await;
+    let case = new_case(&client, "F-ATOMIC");
+    store.insert_case(&case).await.expect("case");
+    let at = now();
+    let code = NewVerificationCode {
+        case_id: case.id.clone(),
+        code_hash: "h".into(),
+        expires_at: at + Duration::hours(72),
+        created_at: at,
+    };
+    let event = queued_event(&client, at);
+    store
+        .issue_code(
+            &code,
+            &change(&case.id, "code.issued", at, Some(event.clone())),
+        )
+        .await
+        .expect("issue");
+    let audit = store
+        .list_audit(Some(&case.id), 0, 10)
+        .await
+        .expect("audit");
+    assert_eq!(
+        audit
+            .iter()
+            .map(|e| e.entry.action.as_str())
+            .collect::<Vec<_>>(),
+        ["code.issued"]
+    );
+    assert_eq!(
+        store.get_event(&event.id).await.expect("event").id,
+        event.id
+    );
+
+    // The audit append fails in the middle of a cancellation: nothing of it stays.
+    refuse_audit_action(&db, "case.cancelled").await;
+    let cancel_event = queued_event(&client, at);
+    let refused = store
+        .cancel_case(
+            &case.id,
+            at,
+            &change(&case.id, "case.cancelled", at, Some(cancel_event.clone())),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Backend(_))),
+        "{refused:?}"
+    );
+    let kept = store.get_case(&case.id).await.expect("case");
+    assert_eq!(
+        kept.status,
+        CaseStatus::CodeIssued,
+        "the change rolled back"
+    );
+    assert_eq!(
+        store
+            .list_audit(Some(&case.id), 0, 10)
+            .await
+            .expect("audit")
+            .len(),
+        1
+    );
+    assert!(matches!(
+        store.get_event(&cancel_event.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn a_refused_transition_writes_no_audit_entry_and_no_event(db: TestDb) {
+    let store = db.store();
+    let client = client_in(&store).await;
+    let case = new_case(&client, "F-REFUSED");
+    store.insert_case(&case).await.expect("case");
+    let at = now();
+    let event = queued_event(&client, at);
+    let refused = store
+        .submit_case(
+            &case.id,
+            at + Duration::hours(8),
+            at,
+            &change(&case.id, "case.submitted", at, Some(event.clone())),
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::Transition(TransitionError::NotRedeemed))
+        ),
+        "{refused:?}"
+    );
+    let refused = store
+        .redeem_code(
+            &case.id,
+            "nothing issued",
+            at,
+            &change(&case.id, "code.redeemed", at, Some(event.clone())),
+        )
+        .await;
+    assert!(
+        matches!(refused, Ok(RedeemOutcome::Wrong)),
+        "no code was issued: {refused:?}"
+    );
+    assert_eq!(
+        store.get_case(&case.id).await.expect("case").status,
+        CaseStatus::AwaitingApp
+    );
+    assert!(store
+        .list_audit(Some(&case.id), 0, 10)
+        .await
+        .expect("audit")
+        .is_empty());
+    assert!(matches!(
+        store.get_event(&event.id).await,
+        Err(StoreError::NotFound)
+    ));
+    let missing = CaseId::new();
+    assert!(matches!(
+        store
+            .cancel_case(&missing, at, &change(&missing, "case.cancelled", at, None))
+            .await,
+        Err(StoreError::NotFound)
+    ));
 }

@@ -7,6 +7,31 @@ mod support;
 mod cases;
 mod review;
 
+use chrono::{DateTime, Utc};
+use heyan::domain::ids::CaseId;
+use heyan::store::{ChangeRecord, NewAuditEntry, NewEvent};
+
+/// The audit entry (and webhook event) a status change writes in its own transaction.
+pub fn change(
+    case: &CaseId,
+    action: &str,
+    at: DateTime<Utc>,
+    event: Option<NewEvent>,
+) -> ChangeRecord {
+    ChangeRecord {
+        audit: NewAuditEntry {
+            at,
+            actor_type: "system".into(),
+            actor_id: "conformance".into(),
+            action: action.into(),
+            case_id: Some(case.as_str().into()),
+            ip: None,
+            details: "{}".into(),
+        },
+        event,
+    }
+}
+
 on_both_databases!(crate::cases =>
     migrating_twice_is_harmless,
     inserts_a_client_and_finds_it_by_key_hash,
@@ -32,6 +57,8 @@ on_both_databases!(crate::cases =>
     a_leased_event_is_not_handed_out_twice,
     a_retaken_photo_replaces_the_old_and_names_its_blob,
     a_code_is_redeemed_once_by_racers_and_voided_by_a_newer_code,
+    a_status_change_writes_its_audit_entry_and_event_in_one_go,
+    a_refused_transition_writes_no_audit_entry_and_no_event,
 );
 
 /// The review desk (`ReviewStore`), under `review_desk::{sqlite,postgres}`.

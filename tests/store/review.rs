@@ -15,6 +15,7 @@ use heyan::store::{
     RedeemOutcome, Store, StoreError,
 };
 
+use crate::change;
 use crate::support::TestDb;
 
 /// The lock threshold the console uses.
@@ -107,12 +108,21 @@ async fn case_in_review(
         expires_at: at + Duration::hours(72),
         created_at: at,
     };
-    store.issue_code(&code, None).await.expect("issue");
+    store
+        .issue_code(&code, &change(&id, "code.issued", at, None))
+        .await
+        .expect("issue");
     assert_eq!(
-        store.redeem_code(&id, "code", at).await.expect("redeem"),
+        store
+            .redeem_code(&id, "code", at, &change(&id, "code.redeemed", at, None))
+            .await
+            .expect("redeem"),
         RedeemOutcome::Redeemed
     );
-    store.submit_case(&id, due, at).await.expect("submit");
+    store
+        .submit_case(&id, due, at, &change(&id, "case.submitted", at, None))
+        .await
+        .expect("submit");
     id
 }
 
@@ -139,6 +149,22 @@ fn decision(
         },
         now: at,
     }
+}
+
+/// Decides through the store with the audit entry (and event) a decision writes.
+async fn decide(
+    store: &Arc<dyn Store>,
+    d: &NewDecision,
+    event: Option<NewEvent>,
+) -> Result<DecideOutcome, StoreError> {
+    let action = if d.approved {
+        "case.approved"
+    } else {
+        "case.rejected"
+    };
+    store
+        .decide_case(d, &change(&d.case_id, action, d.now, event))
+        .await
 }
 
 fn decided_event(client: &ClientId, at: DateTime<Utc>) -> NewEvent {
@@ -725,8 +751,7 @@ pub async fn only_the_lease_holder_decides_and_only_once(db: TestDb) {
     let case = case_in_review(&store, &client, at, at + Duration::hours(8)).await;
 
     assert_eq!(
-        store
-            .decide_case(&decision(&case, &li, true, at), None)
+        decide(&store, &decision(&case, &li, true, at), None)
             .await
             .expect("decide"),
         DecideOutcome::NotLeased,
@@ -738,16 +763,14 @@ pub async fn only_the_lease_holder_decides_and_only_once(db: TestDb) {
         .await
         .expect("claim");
     assert_eq!(
-        store
-            .decide_case(&decision(&case, &wang, true, at), None)
+        decide(&store, &decision(&case, &wang, true, at), None)
             .await
             .expect("decide"),
         DecideOutcome::NotLeased,
         "another reviewer holds the lease"
     );
     assert_eq!(
-        store
-            .decide_case(&decision(&case, &li, true, until), None)
+        decide(&store, &decision(&case, &li, true, until), None)
             .await
             .expect("decide"),
         DecideOutcome::NotLeased,
@@ -766,16 +789,14 @@ pub async fn only_the_lease_holder_decides_and_only_once(db: TestDb) {
         .expect("claim");
     let decided_at = at + Duration::minutes(3);
     assert_eq!(
-        store
-            .decide_case(&decision(&case, &li, true, decided_at), None)
+        decide(&store, &decision(&case, &li, true, decided_at), None)
             .await
             .expect("decide"),
         DecideOutcome::Decided
     );
     for who in [&li, &wang] {
         assert_eq!(
-            store
-                .decide_case(&decision(&case, who, false, decided_at), None)
+            decide(&store, &decision(&case, who, false, decided_at), None)
                 .await
                 .expect("decide"),
             DecideOutcome::NotInReview,
@@ -799,9 +820,7 @@ pub async fn only_the_lease_holder_decides_and_only_once(db: TestDb) {
         ClaimOutcome::NotInReview
     );
     assert!(matches!(
-        store
-            .decide_case(&decision(&CaseId::new(), &li, true, at), None)
-            .await,
+        decide(&store, &decision(&CaseId::new(), &li, true, at), None).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -825,8 +844,7 @@ pub async fn concurrent_decisions_record_exactly_one(db: TestDb) {
             let (store, case, client) = (store.clone(), case.clone(), client.clone());
             tokio::spawn(async move {
                 let d = decision(&case, &who, i % 4 == 0, at + Duration::minutes(1));
-                let outcome = store
-                    .decide_case(&d, Some(&decided_event(&client, at)))
+                let outcome = decide(&store, &d, Some(decided_event(&client, at)))
                     .await
                     .expect("decide");
                 (who, outcome)
@@ -871,8 +889,7 @@ pub async fn a_rejection_clears_exactly_the_reopened_steps_and_stores_its_record
     };
     let event = decided_event(&client, at + Duration::minutes(1));
     assert_eq!(
-        store
-            .decide_case(&rejection, Some(&event))
+        decide(&store, &rejection, Some(event.clone()))
             .await
             .expect("decide"),
         DecideOutcome::Decided
@@ -941,7 +958,7 @@ pub async fn an_approval_keeps_every_step(db: TestDb) {
         ..decision(&case, &li, true, at)
     };
     assert_eq!(
-        store.decide_case(&approval, None).await.expect("decide"),
+        decide(&store, &approval, None).await.expect("decide"),
         DecideOutcome::Decided
     );
     let stored = store.get_case(&case).await.expect("case");
@@ -1022,8 +1039,7 @@ async fn decided_case(
         .await
         .expect("claim");
     assert_eq!(
-        store
-            .decide_case(&decision(&case, reviewer, approved, at), None)
+        decide(&store, &decision(&case, reviewer, approved, at), None)
             .await
             .expect("decide"),
         DecideOutcome::Decided
@@ -1071,7 +1087,11 @@ pub async fn purgeable_cases_follow_the_retention_rules(db: TestDb) {
 
     let cancelled = case_in(&store, &client, ago(40)).await;
     store
-        .cancel_case(&cancelled, ago(40), None)
+        .cancel_case(
+            &cancelled,
+            ago(40),
+            &change(&cancelled, "case.cancelled", ago(40), None),
+        )
         .await
         .expect("cancel");
     kept.push(("cancelled 40 days ago", cancelled));
@@ -1107,7 +1127,10 @@ pub async fn purgeable_cases_follow_the_retention_rules(db: TestDb) {
         expires_at: ago(2) + Duration::hours(72),
         created_at: ago(2),
     };
-    store.issue_code(&code, None).await.expect("reissue");
+    store
+        .issue_code(&code, &change(&resumed, "code.issued", ago(2), None))
+        .await
+        .expect("reissue");
     kept.push(("rejected 31 days ago, resumed 2 days ago", resumed));
 
     let found = store

@@ -77,6 +77,11 @@ impl TestDb {
         self.store.clone()
     }
 
+    /// Whether this is the PostgreSQL run.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
     /// The database URL.
     pub fn url(&self) -> &str {
         &self.url

@@ -123,10 +123,12 @@ pub async fn get_queue(
         per_page: params.per_page.clamp(1, 200),
     };
     let queue = review::queue(&state, &user.signed_in.reviewer, filter).await?;
-    let mut items = Vec::with_capacity(queue.page.items.len());
-    for item in &queue.page.items {
-        items.push(entry(&state, item, queue.now, &user).await?);
-    }
+    let items = queue
+        .page
+        .items
+        .iter()
+        .map(|item| entry(item, queue.now, &user))
+        .collect();
     Ok(Json(QueueResponse {
         items,
         total: queue.page.total,
@@ -136,28 +138,18 @@ pub async fn get_queue(
     }))
 }
 
-async fn entry(
-    state: &AppState,
-    item: &QueueItem,
-    now: DateTime<Utc>,
-    user: &ReviewerUser,
-) -> ApiResult<QueueEntry> {
+fn entry(item: &QueueItem, now: DateTime<Utc>, user: &ReviewerUser) -> QueueEntry {
     let case = &item.case;
-    let websites = state
-        .store
-        .list_websites(&case.id)
-        .await
-        .map_err(crate::http::error::ApiError::internal)?;
     let seconds_left = case.due_at.map(|due| (due - now).num_seconds());
-    Ok(QueueEntry {
+    QueueEntry {
         case_id: case.id.to_string(),
         filing_id: case.filing_id.clone(),
         subject_name_masked: case.subject_name_masked.clone(),
-        domains: websites.into_iter().map(|w| w.domain).collect(),
+        domains: item.domains.clone(),
         submitted_at: case.progress.submitted_at,
         due_at: case.due_at,
         seconds_left,
         overdue: seconds_left.is_some_and(|s| s < 0),
         lease: item.lease.as_ref().map(|l| LeaseInfo::new(l, user, now)),
-    })
+    }
 }

@@ -1,0 +1,133 @@
+//! Photo rows: one per case and kind; the sealed image is a blob named by `blob_id`.
+
+use async_trait::async_trait;
+use sqlx::FromRow;
+
+use super::dialect::{SqlStore, Ts};
+use super::{backend, id_from_db, kind_from_db, step_column, PhotoRecord, StoreError};
+use crate::domain::case::PhotoKind;
+use crate::domain::ids::CaseId;
+
+/// The rows of stored photos (the images themselves are blobs).
+#[async_trait]
+pub trait PhotoStore: Send + Sync {
+    /// Stores a photo, replacing one of the same kind (a retake), and marks its step done
+    /// in the same transaction; returns the replaced photo's blob id so its blob can be
+    /// deleted.
+    async fn upsert_photo(&self, photo: &PhotoRecord) -> Result<Option<String>, StoreError>;
+
+    /// A case's photos.
+    async fn list_photos(&self, case_id: &CaseId) -> Result<Vec<PhotoRecord>, StoreError>;
+
+    /// Removes a photo's row (after its blob is deleted).
+    async fn delete_photo(&self, case_id: &CaseId, kind: PhotoKind) -> Result<(), StoreError>;
+}
+
+#[derive(FromRow)]
+struct PhotoRow {
+    case_id: String,
+    kind: String,
+    blob_id: String,
+    width: i32,
+    height: i32,
+    size_bytes: i64,
+    sha256: String,
+    original_sha256: String,
+    created_at: Ts,
+}
+
+impl TryFrom<PhotoRow> for PhotoRecord {
+    type Error = StoreError;
+    fn try_from(r: PhotoRow) -> Result<Self, StoreError> {
+        Ok(PhotoRecord {
+            case_id: id_from_db(&r.case_id, CaseId::parse)?,
+            kind: kind_from_db(&r.kind)?,
+            blob_id: r.blob_id,
+            width: r.width,
+            height: r.height,
+            size_bytes: r.size_bytes,
+            sha256: r.sha256,
+            original_sha256: r.original_sha256,
+            created_at: r.created_at.into(),
+        })
+    }
+}
+
+macro_rules! stamp {
+    ($db:ty) => {
+        #[async_trait]
+        impl PhotoStore for SqlStore<$db> {
+            async fn upsert_photo(&self, photo: &PhotoRecord) -> Result<Option<String>, StoreError> {
+                let at = photo.created_at;
+                let mut tx = Self::begin_write(&self.pool).await?;
+                let replaced: Option<(String,)> =
+                    sqlx::query_as("delete from photos where case_id = $1 and kind = $2 returning blob_id")
+                        .bind(photo.case_id.as_str())
+                        .bind(photo.kind.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                sqlx::query(
+                    "insert into photos (case_id, kind, blob_id, width, height, size_bytes, sha256,
+                         original_sha256, created_at, updated_at)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(photo.case_id.as_str())
+                .bind(photo.kind.as_str())
+                .bind(&photo.blob_id)
+                .bind(photo.width)
+                .bind(photo.height)
+                .bind(photo.size_bytes)
+                .bind(&photo.sha256)
+                .bind(&photo.original_sha256)
+                .bind(Ts(at))
+                .bind(Ts(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                // The photo and its step's time change together: a stored photo is a done step.
+                let sql = format!(
+                    "update cases set {} = $1, last_activity_at = $2, updated_at = $3 where id = $4",
+                    step_column(photo.kind)
+                );
+                sqlx::query(&sql)
+                    .bind(Ts(at))
+                    .bind(Ts(at))
+                    .bind(Ts(at))
+                    .bind(photo.case_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                tx.commit().await.map_err(backend)?;
+                Ok(replaced.map(|(blob,)| blob))
+            }
+
+            async fn list_photos(&self, case_id: &CaseId) -> Result<Vec<PhotoRecord>, StoreError> {
+                sqlx::query_as::<_, PhotoRow>(
+                    "select case_id, kind, blob_id, width, height, size_bytes, sha256, original_sha256, created_at
+                     from photos where case_id = $1 order by id",
+                )
+                .bind(case_id.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?
+                .into_iter()
+                .map(PhotoRecord::try_from)
+                .collect()
+            }
+
+            async fn delete_photo(&self, case_id: &CaseId, kind: PhotoKind) -> Result<(), StoreError> {
+                sqlx::query("delete from photos where case_id = $1 and kind = $2")
+                    .bind(case_id.as_str())
+                    .bind(kind.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+stamp!(sqlx::Sqlite);
+stamp!(sqlx::Postgres);
