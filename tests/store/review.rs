@@ -1039,7 +1039,7 @@ async fn decided_case(
         .await
         .expect("claim");
     assert_eq!(
-        decide(&store, &decision(&case, reviewer, approved, at), None)
+        decide(store, &decision(&case, reviewer, approved, at), None)
             .await
             .expect("decide"),
         DecideOutcome::Decided
