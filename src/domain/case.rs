@@ -378,6 +378,12 @@ pub enum TransitionError {
     /// A decision needs a case in review.
     #[error("the case is not in review")]
     NotInReview,
+    /// The case's photos were purged (idle, or a set time after its decision): it is over.
+    #[error("the case was purged")]
+    Purged,
+    /// After a rejection only the steps it reopened may be taken again.
+    #[error("this step was not reopened by the rejection")]
+    StepNotReopened,
 }
 
 impl CaseStatus {
@@ -413,6 +419,33 @@ impl CaseStatus {
         }
     }
 
+    /// Whether the App may (re)take a step now, on a case in this status that was or was
+    /// not purged: the case is open to the App and, after a rejection, the step is one the
+    /// decision reopened (the decision cleared it, or it was taken again since). The
+    /// store's conditional write of a capture applies the same rule in SQL.
+    pub fn check_capture<T: PartialOrd>(
+        self,
+        purged: bool,
+        step_done_at: Option<T>,
+        decided_at: Option<T>,
+    ) -> Result<(), TransitionError> {
+        if let Some(closed) = self.closed() {
+            return Err(closed);
+        }
+        if purged {
+            return Err(TransitionError::Purged);
+        }
+        if !Self::OPEN_TO_APP.contains(&self) {
+            return Err(TransitionError::AppStepsClosed);
+        }
+        match (self, step_done_at, decided_at) {
+            (Self::Rejected, Some(done), Some(decided)) if done <= decided => {
+                Err(TransitionError::StepNotReopened)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the filing system may present a code now. A redeemed case is let through so
     /// that the store can answer "already used" rather than "no code".
     pub fn can_redeem(self) -> Result<(), TransitionError> {
@@ -427,8 +460,10 @@ impl CaseStatus {
         if let Some(e) = self.closed() {
             return Err(e);
         }
+        // A rejected case shows nothing until its new code is redeemed: the photos may be
+        // half retaken.
         match self {
-            Self::Redeemed | Self::InReview | Self::Approved | Self::Rejected => Ok(()),
+            Self::Redeemed | Self::InReview | Self::Approved => Ok(()),
             _ => Err(TransitionError::NotRedeemed),
         }
     }
@@ -507,6 +542,15 @@ impl Transition {
             Self::Approve | Self::Reject => "case.decided",
             Self::Cancel => "case.cancelled",
         }
+    }
+
+    /// Whether it may start on a case in `from` that was or was not purged. A purged case
+    /// is terminal: only a cancellation still applies to it.
+    pub fn check_case(self, from: CaseStatus, purged: bool) -> Result<(), TransitionError> {
+        if purged && self != Self::Cancel {
+            return from.closed().map_or(Err(TransitionError::Purged), Err);
+        }
+        self.check(from)
     }
 
     /// Whether it may start from `from`; when not, why not, in the filing system's terms.
@@ -699,6 +743,11 @@ mod tests {
             Err(TransitionError::NotRedeemed)
         );
         assert_eq!(Redeemed.can_pull_photos(), Ok(()));
+        assert_eq!(
+            Rejected.can_pull_photos(),
+            Err(TransitionError::NotRedeemed),
+            "a rejected case shows its photos again only after a new redemption"
+        );
         assert_eq!(Redeemed.can_redeem(), Ok(()));
         assert_eq!(
             InReview.can_redeem(),
@@ -729,6 +778,52 @@ mod tests {
         assert_eq!(Rejected.can_show_qr(), Ok(()));
         assert_eq!(Ineligible.can_show_qr(), Err(TransitionError::Ineligible));
         assert_eq!(Cancelled.can_show_qr(), Err(TransitionError::Cancelled));
+    }
+
+    #[test]
+    fn a_purged_case_takes_nothing_but_a_cancellation() {
+        use CaseStatus::*;
+        for t in Transition::ALL {
+            for s in t.sources() {
+                let expected = if t == Transition::Cancel {
+                    Ok(())
+                } else {
+                    Err(TransitionError::Purged)
+                };
+                assert_eq!(t.check_case(*s, true), expected, "{t:?} from purged {s:?}");
+                assert_eq!(t.check_case(*s, false), Ok(()), "{t:?} from {s:?}");
+            }
+        }
+        assert_eq!(
+            Transition::IssueCode.check_case(Cancelled, true),
+            Err(TransitionError::Cancelled)
+        );
+    }
+
+    #[test]
+    fn captures_need_an_open_case_and_after_a_rejection_a_reopened_step() {
+        use CaseStatus::*;
+        assert_eq!(AwaitingApp.check_capture(false, Some(5), None), Ok(()));
+        assert_eq!(
+            AwaitingApp.check_capture(true, None::<i64>, None),
+            Err(TransitionError::Purged)
+        );
+        assert_eq!(
+            CodeIssued.check_capture(false, Some(5), None),
+            Err(TransitionError::AppStepsClosed)
+        );
+        assert_eq!(
+            Cancelled.check_capture(true, Some(5), None),
+            Err(TransitionError::Cancelled)
+        );
+        // Rejected at 10: a step the decision cleared, or one retaken at 12, may be taken
+        // (again); one left from before the decision may not.
+        assert_eq!(Rejected.check_capture(false, None, Some(10)), Ok(()));
+        assert_eq!(Rejected.check_capture(false, Some(12), Some(10)), Ok(()));
+        assert_eq!(
+            Rejected.check_capture(false, Some(8), Some(10)),
+            Err(TransitionError::StepNotReopened)
+        );
     }
 
     #[test]

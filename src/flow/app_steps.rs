@@ -2,6 +2,8 @@
 //! which are done, which comes next, and the gates every capture passes — the case must be
 //! open to the App, consent given, and the earlier steps done.
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::case::{CaseStatus, PhotoKind};
 use crate::store::CaseRecord;
 
@@ -87,6 +89,19 @@ impl AppStep {
         }
     }
 
+    /// When a capture step was last taken (`None` for the other steps and for steps not
+    /// taken).
+    pub fn done_at(self, case: &CaseRecord) -> Option<DateTime<Utc>> {
+        let p = &case.progress;
+        match self {
+            Self::Liveness => p.liveness_at,
+            Self::Handheld => p.handheld_at,
+            Self::Front => p.front_at,
+            Self::Back => p.back_at,
+            _ => None,
+        }
+    }
+
     /// Whether the case has done this step. A rejection (issue 6) clears the steps it
     /// reopens, and the code must be issued again after it.
     pub fn is_done(self, case: &CaseRecord) -> bool {
@@ -116,10 +131,16 @@ pub fn missing_for_completion(case: &CaseRecord) -> Vec<AppStep> {
         .collect()
 }
 
-/// Whether the App may capture `step` now: the case is open to the App, consent was given,
-/// and every earlier step is done. A step already done may be retaken.
+/// Whether the App may capture `step` now: the case is open to the App (and, after a
+/// rejection, the step is one it reopened), consent was given, and every earlier step is
+/// done. A step already done may be retaken while the case is waiting for the App. The
+/// store applies the same case rule again when it writes the capture.
 pub fn ensure_can_capture(case: &CaseRecord, step: AppStep) -> Result<(), FlowError> {
-    ensure_open_to_app(case)?;
+    case.status.check_capture(
+        case.purged_at.is_some(),
+        step.done_at(case),
+        case.decided_at,
+    )?;
     if !AppStep::Consent.is_done(case) {
         return Err(FlowError::Forbidden("consent_required"));
     }
@@ -130,12 +151,10 @@ pub fn ensure_can_capture(case: &CaseRecord, step: AppStep) -> Result<(), FlowEr
     }
 }
 
-/// Whether the case still takes captures from the App: open and not yet finished (a
-/// rejected case is open again for the steps the decision reopened).
+/// Whether the case still takes captures from the App: open, not purged and not yet
+/// finished (a rejected case is open again for the steps the decision reopened).
 pub fn ensure_open_to_app(case: &CaseRecord) -> Result<(), FlowError> {
-    case.status.can_show_qr()?;
-    match case.status {
-        CaseStatus::AwaitingApp | CaseStatus::Rejected => Ok(()),
-        _ => Err(FlowError::Conflict("app_steps_closed")),
-    }
+    case.status
+        .check_capture(case.purged_at.is_some(), None, case.decided_at)?;
+    Ok(())
 }

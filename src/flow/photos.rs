@@ -203,7 +203,8 @@ pub struct FinishedPhoto {
     pub original_sha256: String,
 }
 
-/// Encrypts and stores a photo, replacing an earlier one of the same kind.
+/// Encrypts and stores a photo, replacing an earlier one of the same kind, if the App may
+/// still take its step when the row is written.
 pub async fn keep(
     svc: &Services,
     case_id: &CaseId,
@@ -225,8 +226,15 @@ pub async fn keep(
         original_sha256: photo.original_sha256,
         created_at: svc.clock.now(),
     };
-    if let Some(old) = svc.store.upsert_photo(&record).await? {
-        delete_blob(svc, &old).await;
+    match svc.store.upsert_photo(&record).await {
+        Ok(Some(old)) => delete_blob(svc, &old).await,
+        Ok(None) => {}
+        Err(e) => {
+            // Refused (the case moved on while the photo was processed) or failed: the new
+            // blob has no row and goes at once.
+            delete_blob(svc, &record.blob_id).await;
+            return Err(e.into());
+        }
     }
     Ok(record)
 }

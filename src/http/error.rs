@@ -274,6 +274,13 @@ impl From<crate::flow::FlowError> for ApiError {
                 ),
                 T::AppStepsClosed => conflict("app_steps_closed"),
                 T::NotInReview => conflict("already_decided"),
+                T::Purged => ApiError::new(
+                    StatusCode::GONE,
+                    "case_purged",
+                    "该核验的照片已按规定删除，核验已结束；如需继续请联系备案服务商重新发起",
+                    "This case's photos were deleted on schedule and the case is over; ask your hosting provider to start a new check",
+                ),
+                T::StepNotReopened => conflict("step_not_reopened"),
             },
             F::Locked { retry_after_secs } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -491,6 +498,11 @@ fn conflict(name: &'static str) -> ApiError {
             StatusCode::CONFLICT,
             "核验已完成，无需再拍摄；如需重新核验请联系备案服务商",
             "The check is finished; nothing more to capture. Ask your hosting provider to start again if needed",
+        ),
+        "step_not_reopened" => (
+            StatusCode::CONFLICT,
+            "审核意见没有要求重拍这一步，请只重拍被退回的步骤",
+            "The review did not reopen this step; retake only the steps it sent back",
         ),
         "challenge_used" => (
             StatusCode::CONFLICT,

@@ -114,7 +114,7 @@ macro_rules! stamp {
             ) -> Result<Option<CaseRecord>, StoreError> {
                 let sql = format!(
                     "select {CASE_COLUMNS} from cases where eligible
-                       and status in ({open})
+                       and status in ({open}) and purged_at is null
                        and id in (select case_id from websites where mobile_hmac = $1)
                      order by created_at desc limit 1",
                     open = status_list(CaseStatus::SIGN_IN),

@@ -78,7 +78,8 @@ pub trait CaseStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Records what a passed liveness check showed (JSON summary, no image data).
+    /// Records what a passed liveness check showed (JSON summary, no image data), only
+    /// while the App may still take the step (`CaseStatus::check_capture`).
     async fn record_liveness(
         &self,
         case_id: &CaseId,
@@ -205,14 +206,34 @@ impl From<WebsiteRow> for WebsiteRecord {
 }
 
 /// The compare-and-set of a status change: the case moves to the transition's target only
-/// from one of the sources the domain declares. Binds: `$1` the time, `$2` the case id;
-/// `set` adds assignments with placeholders from `$3` on.
+/// from one of the sources the domain declares, and (but for a cancellation) only while
+/// its photos were not purged. Binds: `$1` the time, `$2` the case id; `set` adds
+/// assignments with placeholders from `$3` on.
 pub(super) fn transition_sql(transition: Transition, set: &str) -> String {
+    let unpurged = if transition == Transition::Cancel {
+        ""
+    } else {
+        " and purged_at is null"
+    };
     format!(
         "update cases set status = '{target}', last_activity_at = $1, updated_at = $1{set}
-         where id = $2 and status in ({sources})",
+         where id = $2 and status in ({sources}){unpurged}",
         target = transition.target().as_str(),
         sources = status_list(transition.sources()),
+    )
+}
+
+/// The conditional write of an App capture: marks the step's column (`step`) done at `$1`
+/// on case `$2` only while the App may still take it, the rule of
+/// `CaseStatus::check_capture` in SQL; `set` adds assignments from `$3` on.
+pub(super) fn capture_sql(step: &str, set: &str) -> String {
+    format!(
+        "update cases set {step} = $1, last_activity_at = $1, updated_at = $1{set}
+         where id = $2 and status in ({open}) and purged_at is null
+           and (status <> '{rejected}' or {step} is null or decided_at is null
+                or {step} > decided_at)",
+        open = status_list(CaseStatus::OPEN_TO_APP),
+        rejected = CaseStatus::Rejected.as_str(),
     )
 }
 
@@ -225,15 +246,41 @@ pub(super) fn status_list(statuses: &[CaseStatus]) -> String {
         .join(", ")
 }
 
-/// Why `transition` could not start from the stored `status`.
-fn refusal(transition: Transition, status: &str) -> StoreError {
-    match status_from_db(status) {
-        Ok(from) => match transition.check(from) {
+/// What a refused write read back to say why: the case's status, purge time, decision
+/// time and (for a capture) the step's time.
+#[derive(FromRow)]
+pub(super) struct GuardRow {
+    status: String,
+    purged_at: Option<Ts>,
+    decided_at: Option<Ts>,
+    step_at: Option<Ts>,
+}
+
+impl GuardRow {
+    /// The columns to select, with `step` (or `null`) as the step's time.
+    pub(super) fn select(step: Option<&str>) -> String {
+        format!(
+            "select status, purged_at, decided_at, {} as step_at from cases where id = $1",
+            step.unwrap_or("null")
+        )
+    }
+
+    /// Why the write found no case to change; `transition` is `None` for a capture.
+    pub(super) fn refusal(self, transition: Option<Transition>) -> StoreError {
+        let from = match status_from_db(&self.status) {
+            Ok(from) => from,
+            Err(e) => return e,
+        };
+        let purged = self.purged_at.is_some();
+        let checked = match transition {
+            Some(t) => t.check_case(from, purged),
+            None => from.check_capture(purged, self.step_at, self.decided_at),
+        };
+        match checked {
             Err(refused) => StoreError::Transition(refused),
-            // The status allowed it after all: it changed under us between the two reads.
+            // The case allowed it after all: it changed between the write and this read.
             Ok(()) => StoreError::Conflict("transition_raced"),
-        },
-        Err(e) => e,
+        }
     }
 }
 
@@ -452,18 +499,14 @@ macro_rules! stamp {
                 result: &str,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "update cases set liveness_result = $1, last_activity_at = $2, updated_at = $3
-                     where id = $4",
-                )
-                .bind(result)
-                .bind(Ts(now))
-                .bind(Ts(now))
-                .bind(case_id.as_str())
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-                Ok(())
+                let mut tx = Self::begin_write(&self.pool).await?;
+                let sql = capture_sql("liveness_at", ", liveness_result = $3");
+                let query = sqlx::query(&sql)
+                    .bind(Ts(now))
+                    .bind(case_id.as_str())
+                    .bind(result);
+                Self::guarded_in(&mut tx, None, Some("liveness_at"), case_id, query).await?;
+                tx.commit().await.map_err(backend)
             }
         }
         impl SqlStore<$db> {
@@ -476,18 +519,29 @@ macro_rules! stamp {
                 case_id: &CaseId,
                 query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
             ) -> Result<(), StoreError> {
+                Self::guarded_in(tx, Some(transition), None, case_id, query).await
+            }
+
+            /// Runs a guarded write of one case row (a transition's, or with `transition`
+            /// `None` a capture's of column `step`); when it changed nothing, reads the
+            /// case back and lets the domain say why.
+            pub(super) async fn guarded_in<'q>(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                transition: Option<Transition>,
+                step: Option<&str>,
+                case_id: &CaseId,
+                query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            ) -> Result<(), StoreError> {
                 let done = query.execute(&mut **tx).await.map_err(backend)?;
                 if done.rows_affected() == 1 {
                     return Ok(());
                 }
-                let status: Option<(String,)> =
-                    sqlx::query_as("select status from cases where id = $1")
-                        .bind(case_id.as_str())
-                        .fetch_optional(&mut **tx)
-                        .await
-                        .map_err(backend)?;
-                let (status,) = status.ok_or(StoreError::NotFound)?;
-                Err(refusal(transition, &status))
+                let row = sqlx::query_as::<_, GuardRow>(&GuardRow::select(step))
+                    .bind(case_id.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(backend)?;
+                Err(row.ok_or(StoreError::NotFound)?.refusal(transition))
             }
 
             /// Writes what goes with a status change: its audit entry, then its event.

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use sqlx::FromRow;
 
+use super::cases::capture_sql;
 use super::dialect::{SqlStore, Ts};
 use super::{backend, id_from_db, kind_from_db, step_column, PhotoRecord, StoreError};
 use crate::domain::case::PhotoKind;
@@ -12,8 +13,9 @@ use crate::domain::ids::CaseId;
 #[async_trait]
 pub trait PhotoStore: Send + Sync {
     /// Stores a photo, replacing one of the same kind (a retake), and marks its step done
-    /// in the same transaction; returns the replaced photo's blob id so its blob can be
-    /// deleted.
+    /// in the same transaction, only while the App may still take the step
+    /// (`CaseStatus::check_capture`, else `StoreError::Transition`); returns the replaced
+    /// photo's blob id so its blob can be deleted.
     async fn upsert_photo(&self, photo: &PhotoRecord) -> Result<Option<String>, StoreError>;
 
     /// A case's photos.
@@ -59,7 +61,14 @@ macro_rules! stamp {
         impl PhotoStore for SqlStore<$db> {
             async fn upsert_photo(&self, photo: &PhotoRecord) -> Result<Option<String>, StoreError> {
                 let at = photo.created_at;
+                let step = step_column(photo.kind);
                 let mut tx = Self::begin_write(&self.pool).await?;
+                // The case row first: the step is marked done only while the App may still
+                // take it, and on PostgreSQL its row lock queues concurrent uploads to one
+                // case, so a retake never meets another on the (case, kind) key.
+                let sql = capture_sql(step, "");
+                let query = sqlx::query(&sql).bind(Ts(at)).bind(photo.case_id.as_str());
+                Self::guarded_in(&mut tx, None, Some(step), &photo.case_id, query).await?;
                 let replaced: Option<(String,)> =
                     sqlx::query_as("delete from photos where case_id = $1 and kind = $2 returning blob_id")
                         .bind(photo.case_id.as_str())
@@ -85,19 +94,6 @@ macro_rules! stamp {
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-                // The photo and its step's time change together: a stored photo is a done step.
-                let sql = format!(
-                    "update cases set {} = $1, last_activity_at = $2, updated_at = $3 where id = $4",
-                    step_column(photo.kind)
-                );
-                sqlx::query(&sql)
-                    .bind(Ts(at))
-                    .bind(Ts(at))
-                    .bind(Ts(at))
-                    .bind(photo.case_id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
                 tx.commit().await.map_err(backend)?;
                 Ok(replaced.map(|(blob,)| blob))
             }

@@ -643,6 +643,39 @@ pub mod cases {
             "a decided case leaves the queue"
         );
 
+        // Until a new code is redeemed the filing system sees none of the photos.
+        let pulled = d
+            .app
+            .as_client(
+                &d.client,
+                Method::GET,
+                &format!("/filing/v1/cases/{id}/photos/handheld"),
+            )
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(pulled.status(), 409);
+        assert_eq!(json(pulled).await["code"], "code_not_redeemed");
+        // A step the rejection did not reopen cannot be taken again.
+        let handheld = heyan::flow::photos::FinishedPhoto {
+            kind: heyan::domain::case::PhotoKind::Handheld,
+            jpeg: crate::fixtures::jpeg(320, 240, 7),
+            width: 320,
+            height: 240,
+            original_sha256: "2".repeat(64),
+        };
+        let refused =
+            heyan::flow::photos::keep(&d.app.state.services, &Desk::case_id(&id), handheld).await;
+        assert!(
+            matches!(
+                refused,
+                Err(heyan::flow::FlowError::Transition(
+                    heyan::domain::case::TransitionError::StepNotReopened
+                ))
+            ),
+            "{refused:?}"
+        );
+
         // The principal retakes the front only and completes again: a new code, a new round.
         let photo = heyan::flow::photos::FinishedPhoto {
             kind: heyan::domain::case::PhotoKind::Front,

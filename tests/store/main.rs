@@ -81,5 +81,9 @@ mod review_desk {
         review_counts_count_cases_in_review_and_overdue,
         purgeable_cases_follow_the_retention_rules,
         mark_purged_records_the_time_and_leaves_the_purge_list,
+        a_capture_is_stored_only_while_the_app_may_take_it,
+        a_purged_case_takes_no_new_code_and_no_sign_in,
+        concurrent_retakes_of_one_photo_all_land_and_leave_one_row,
+        redemption_racing_cancellation_never_fails,
     );
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use heyan::clock::to_millis;
-use heyan::domain::case::{CaseStatus, PhotoKind};
+use heyan::domain::case::{CaseStatus, PhotoKind, TransitionError};
 use heyan::domain::ids::{CaseId, ClientId, ClientKeyId, EventId, ReviewerId};
 use heyan::domain::role::Role;
 use heyan::store::{
@@ -1181,4 +1181,205 @@ pub async fn mark_purged_records_the_time_and_leaves_the_purge_list(db: TestDb) 
         store.mark_purged(&CaseId::new(), at).await,
         Err(StoreError::NotFound)
     ));
+}
+
+fn photo_of(case: &CaseId, kind: PhotoKind, blob: &str, at: DateTime<Utc>) -> PhotoRecord {
+    PhotoRecord {
+        case_id: case.clone(),
+        kind,
+        blob_id: blob.into(),
+        width: 2048,
+        height: 1536,
+        size_bytes: 1000,
+        sha256: "ab".repeat(32),
+        original_sha256: "cd".repeat(32),
+        created_at: at,
+    }
+}
+
+fn refused_because(result: Result<Option<String>, StoreError>, why: TransitionError) {
+    match result {
+        Err(StoreError::Transition(got)) => assert_eq!(got, why),
+        other => panic!("expected {why:?}, got {other:?}"),
+    }
+}
+
+pub async fn a_capture_is_stored_only_while_the_app_may_take_it(db: TestDb) {
+    let store = db.store();
+    let client = client_in(&store).await;
+    let li = reviewer_in(&store, "li").await;
+    let at = now();
+
+    // After a rejection only the step it reopened (the front) takes a photo, again and again.
+    let rejected = decided_case(&store, &client, &li, false, at - Duration::minutes(5)).await;
+    refused_because(
+        store
+            .upsert_photo(&photo_of(&rejected, PhotoKind::Handheld, "late", at))
+            .await,
+        TransitionError::StepNotReopened,
+    );
+    for (blob, replaced) in [("front-2", "blob-front"), ("front-3", "front-2")] {
+        assert_eq!(
+            store
+                .upsert_photo(&photo_of(&rejected, PhotoKind::Front, blob, at))
+                .await
+                .expect("reopened step"),
+            Some(replaced.to_owned())
+        );
+    }
+    let kept: Vec<_> = store
+        .list_photos(&rejected)
+        .await
+        .expect("photos")
+        .into_iter()
+        .map(|p| (p.kind, p.blob_id))
+        .collect();
+    assert!(kept.contains(&(PhotoKind::Handheld, "blob-handheld".into())));
+    assert!(kept.contains(&(PhotoKind::Front, "front-3".into())));
+
+    // A case in review, a cancelled one and a purged one take nothing; their rows stay.
+    let in_review = case_in_review(&store, &client, at, at + Duration::hours(8)).await;
+    refused_because(
+        store
+            .upsert_photo(&photo_of(&in_review, PhotoKind::Front, "late", at))
+            .await,
+        TransitionError::AppStepsClosed,
+    );
+    let cancelled = case_in(&store, &client, at).await;
+    store
+        .cancel_case(
+            &cancelled,
+            at,
+            &change(&cancelled, "case.cancelled", at, None),
+        )
+        .await
+        .expect("cancel");
+    refused_because(
+        store
+            .upsert_photo(&photo_of(&cancelled, PhotoKind::Liveness, "late", at))
+            .await,
+        TransitionError::Cancelled,
+    );
+    let purged = case_in(&store, &client, at).await;
+    store.mark_purged(&purged, at).await.expect("purge");
+    refused_because(
+        store
+            .upsert_photo(&photo_of(&purged, PhotoKind::Liveness, "late", at))
+            .await,
+        TransitionError::Purged,
+    );
+    assert!(matches!(
+        store.record_liveness(&purged, "{}", at).await,
+        Err(StoreError::Transition(TransitionError::Purged))
+    ));
+    for case in [&in_review, &cancelled, &purged] {
+        let blobs: Vec<_> = store
+            .list_photos(case)
+            .await
+            .expect("photos")
+            .into_iter()
+            .map(|p| p.blob_id)
+            .collect();
+        assert!(!blobs.contains(&"late".to_owned()), "{blobs:?}");
+    }
+    let stored = store.get_case(&in_review).await.expect("case");
+    assert_eq!(stored.status, CaseStatus::InReview);
+}
+
+pub async fn a_purged_case_takes_no_new_code_and_no_sign_in(db: TestDb) {
+    let store = db.store();
+    let client = client_in(&store).await;
+    let li = reviewer_in(&store, "li").await;
+    let at = now();
+    let rejected = decided_case(&store, &client, &li, false, at - Duration::days(31)).await;
+    store.mark_purged(&rejected, at).await.expect("purge");
+    let code = NewVerificationCode {
+        case_id: rejected.clone(),
+        code_hash: "after-purge".into(),
+        expires_at: at + Duration::hours(72),
+        created_at: at,
+    };
+    assert!(matches!(
+        store
+            .issue_code(&code, &change(&rejected, "code.issued", at, None))
+            .await,
+        Err(StoreError::Transition(TransitionError::Purged))
+    ));
+    assert_eq!(
+        store.get_case(&rejected).await.expect("case").status,
+        CaseStatus::Rejected
+    );
+    // Only a cancellation still applies.
+    store
+        .cancel_case(
+            &rejected,
+            at,
+            &change(&rejected, "case.cancelled", at, None),
+        )
+        .await
+        .expect("cancel a purged case");
+}
+
+pub async fn concurrent_retakes_of_one_photo_all_land_and_leave_one_row(db: TestDb) {
+    let store = db.store();
+    let client = client_in(&store).await;
+    let case = case_in(&store, &client, now()).await;
+    let racers: Vec<_> = (0..12)
+        .map(|i| {
+            let (store, case) = (store.clone(), case.clone());
+            tokio::spawn(async move {
+                let photo = photo_of(&case, PhotoKind::Liveness, &format!("b{i}"), now());
+                store.upsert_photo(&photo).await.expect("no racer fails")
+            })
+        })
+        .collect();
+    let mut replaced = Vec::new();
+    for r in racers {
+        replaced.extend(r.await.expect("task"));
+    }
+    let photos = store.list_photos(&case).await.expect("photos");
+    assert_eq!(photos.len(), 1);
+    // Every upload but the last one standing was replaced exactly once.
+    replaced.push(photos[0].blob_id.clone());
+    replaced.sort();
+    let mut all: Vec<_> = (0..12).map(|i| format!("b{i}")).collect();
+    all.sort();
+    assert_eq!(replaced, all);
+}
+
+pub async fn redemption_racing_cancellation_never_fails(db: TestDb) {
+    let store = db.store();
+    let client = client_in(&store).await;
+    let at = now();
+    let mut racers = Vec::new();
+    for _ in 0..8 {
+        let case = case_in(&store, &client, at).await;
+        let code = NewVerificationCode {
+            case_id: case.clone(),
+            code_hash: "c".into(),
+            expires_at: at + Duration::hours(72),
+            created_at: at,
+        };
+        store
+            .issue_code(&code, &change(&case, "code.issued", at, None))
+            .await
+            .expect("issue");
+        let (s, c) = (store.clone(), case.clone());
+        racers.push(tokio::spawn(async move {
+            s.redeem_code(&c, "c", at, &change(&c, "code.redeemed", at, None))
+                .await
+                .map(|_| ())
+        }));
+        let (s, c) = (store.clone(), case.clone());
+        racers.push(tokio::spawn(async move {
+            s.cancel_case(&c, at, &change(&c, "case.cancelled", at, None))
+                .await
+        }));
+    }
+    for r in racers {
+        match r.await.expect("task") {
+            Ok(()) | Err(StoreError::Transition(TransitionError::Cancelled)) => {}
+            Err(e) => panic!("a race between redemption and cancellation failed: {e:?}"),
+        }
+    }
 }
