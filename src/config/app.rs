@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::reference::SettingDoc;
+
 /// App API policies (`[app]`), defaults from DESIGN.md.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -23,6 +25,42 @@ pub struct AppSettings {
     /// `HEYAN_APP__SESSION_MAX_MINUTES`: and at the latest this long after it began. Default 120.
     pub session_max_minutes: u32,
 }
+
+/// The settings reference's line for each `[app]` setting (docs/configuration.md).
+pub(super) const DOCS: &[SettingDoc] = &[
+    SettingDoc::new(
+        "sms_code_ttl_minutes",
+        "How long an SMS code stays valid, in minutes.",
+    ),
+    SettingDoc::new(
+        "sms_max_attempts",
+        "Wrong tries before an SMS code stops working.",
+    ),
+    SettingDoc::new(
+        "sms_resend_secs",
+        "Least time between two codes sent to one phone, in seconds.",
+    ),
+    SettingDoc::new(
+        "sms_per_phone_per_day",
+        "Codes sent to one phone per 24 hours.",
+    ),
+    SettingDoc::new(
+        "sms_per_ip_per_hour",
+        "Codes sent per client address per hour.",
+    ),
+    SettingDoc::new(
+        "verifications_per_id_per_day",
+        "Code checks per ID number per day.",
+    ),
+    SettingDoc::new(
+        "session_idle_minutes",
+        "An App session ends after this many minutes unused.",
+    ),
+    SettingDoc::new(
+        "session_max_minutes",
+        "An App session ends at the latest this many minutes after it began.",
+    ),
+];
 
 impl Default for AppSettings {
     fn default() -> Self {

@@ -6,6 +6,8 @@ use std::fmt;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::reference::SettingDoc;
+
 /// Database settings (`[database]`).
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -19,6 +21,13 @@ pub struct DatabaseSettings {
     /// `HEYAN_DATABASE__MIGRATE_ON_START`: run migrations when `serve` starts. Default true.
     pub migrate_on_start: bool,
 }
+
+/// The settings reference's line for each `[database]` setting (docs/configuration.md).
+pub(super) const DOCS: &[SettingDoc] = &[
+    SettingDoc::new("url", "`sqlite:PATH` or `postgres://user:pass@host/db`; the scheme picks the backend. Printed with the password redacted.").default_text("`sqlite:{data_dir}/heyan.db`").secret(),
+    SettingDoc::new("max_connections", "Connection pool size; at least 1."),
+    SettingDoc::new("migrate_on_start", "`serve` applies pending migrations before it starts (`serve --no-migrate` skips them too)."),
+];
 
 impl Default for DatabaseSettings {
     fn default() -> Self {

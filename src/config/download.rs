@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::reference::SettingDoc;
+
 /// App download links for the QR landing page (`[download]`). A platform without a link
 /// gets an explanation and the ordinary photo method as fallback.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -19,6 +21,15 @@ pub struct DownloadSettings {
     /// (e.g. `shbeian`); the page links `{scheme}://verify?t={token}`.
     pub app_scheme: Option<String>,
 }
+
+/// The settings reference's line for each `[download]` setting (docs/configuration.md).
+pub(super) const DOCS: &[SettingDoc] = &[
+    SettingDoc::new("app_name", "The App's name shown on the QR landing page."),
+    SettingDoc::new("android_url", "Android download link; a platform without a link gets an explanation and the ordinary photo method."),
+    SettingDoc::new("ios_url", "App Store link."),
+    SettingDoc::new("harmony_url", "HarmonyOS AppGallery link."),
+    SettingDoc::new("app_scheme", "URL scheme that opens the installed App (e.g. `shbeian`); the page links `{scheme}://verify?t={token}`."),
+];
 
 impl Default for DownloadSettings {
     fn default() -> Self {

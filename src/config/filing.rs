@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::reference::SettingDoc;
+
 /// Filing-system API policies (`[filing]`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -18,6 +20,15 @@ pub struct FilingSettings {
     /// `HEYAN_FILING__IDEMPOTENCY_HOURS`: how long `Idempotency-Key` answers are kept. Default 24.
     pub idempotency_hours: u32,
 }
+
+/// The settings reference's line for each `[filing]` setting (docs/configuration.md).
+pub(super) const DOCS: &[SettingDoc] = &[
+    SettingDoc::new("requests_per_minute", "Per-client request quota on `/filing/v1`, counted in the database so it holds across instances; at least 1."),
+    SettingDoc::new("code_ttl_hours", "How long an image verification code stays valid, in hours; at least 1."),
+    SettingDoc::new("redeem_max_failures", "Wrong codes per case before redemption locks; at least 1."),
+    SettingDoc::new("redeem_lockout_minutes", "How long redemption stays locked, in minutes."),
+    SettingDoc::new("idempotency_hours", "How long answers to requests with an `Idempotency-Key` are kept, in hours."),
+];
 
 impl Default for FilingSettings {
     fn default() -> Self {

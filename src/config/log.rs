@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::reference::SettingDoc;
+
 /// Log format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -23,6 +25,18 @@ pub struct LogSettings {
     /// `HEYAN_LOG__FILTER`: tracing filter directives. Default `info`. `RUST_LOG` wins when set.
     pub filter: String,
 }
+
+/// The settings reference's line for each `[log]` setting (docs/configuration.md).
+pub(super) const DOCS: &[SettingDoc] = &[
+    SettingDoc::new(
+        "format",
+        "`auto` (text in development, JSON lines in production), `text` or `json`.",
+    ),
+    SettingDoc::new(
+        "filter",
+        "Tracing filter directives; `RUST_LOG` wins when set.",
+    ),
+];
 
 impl Default for LogSettings {
     fn default() -> Self {

@@ -16,6 +16,7 @@ mod database;
 mod download;
 mod filing;
 mod log;
+pub mod reference;
 mod review;
 mod secrets;
 mod server;
@@ -28,6 +29,8 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+
+use self::reference::SettingDoc;
 
 pub use self::app::AppSettings;
 pub use self::blob::BlobSettings;
@@ -44,9 +47,10 @@ pub use self::webhook::WebhookSettings;
 
 /// Top-level sections and scalars; environment variables outside them are ignored, so an
 /// unrelated `HEYAN_SOMETHING` in the environment cannot stop the service.
+/// A test keeps it equal to the fields of `Settings`.
 const KNOWN_TOP_LEVEL: &[&str] = &[
     "mode", "data_dir", "server", "database", "blob", "secrets", "sms", "review", "log", "filing",
-    "download", "webhook", "calendar",
+    "download", "webhook", "calendar", "app",
 ];
 
 /// All settings. Every field documents its environment variable. Secrets are never
@@ -85,6 +89,12 @@ pub struct Settings {
     /// App API policies.
     pub app: AppSettings,
 }
+
+/// The settings reference's lines for the top-level settings (docs/configuration.md).
+const DOCS: &[SettingDoc] = &[
+    SettingDoc::new("mode", "`development` or `production`; production refuses development-only choices (see above)."),
+    SettingDoc::new("data_dir", "Folder for the default SQLite database, the blobs and the generated development master secret."),
+];
 
 /// Whether the service runs for development or in production.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -372,6 +382,14 @@ mod tests {
     fn unrelated_heyan_variables_are_ignored() {
         with_env(&[("HEYAN_FRESH_SERVE_ARGS", "--x")], |r| {
             r.expect("unrelated variable ignored");
+        });
+    }
+
+    /// `[app]` was once missing from the environment filter, so its variables were ignored.
+    #[test]
+    fn app_settings_are_read_from_the_environment() {
+        with_env(&[("HEYAN_APP__SMS_CODE_TTL_MINUTES", "7")], |r| {
+            assert_eq!(r.expect("valid settings").app.sms_code_ttl_minutes, 7);
         });
     }
 

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::reference::SettingDoc;
+
 /// Review desk settings (`[review]`), defaults from DESIGN.md and the review issue.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -30,6 +32,18 @@ pub struct ReviewSettings {
     /// deleted this long after its last activity. Default 7.
     pub purge_idle_days: u32,
 }
+
+/// The settings reference's line for each `[review]` setting (docs/configuration.md).
+pub(super) const DOCS: &[SettingDoc] = &[
+    SettingDoc::new("cookie_secure", "Mark the console's session cookie `Secure` (HTTPS only); production requires `true`."),
+    SettingDoc::new("lease_minutes", "How long a claimed case stays with its reviewer, in minutes."),
+    SettingDoc::new("max_failed_logins", "Failed logins in a row that lock an account."),
+    SettingDoc::new("lock_minutes", "How long a locked account stays locked, in minutes."),
+    SettingDoc::new("session_idle_minutes", "A reviewer session ends after this many minutes unused."),
+    SettingDoc::new("session_max_hours", "A reviewer session ends at the latest this many hours after login."),
+    SettingDoc::new("purge_after_decision_days", "Photos are deleted this many days after the decision."),
+    SettingDoc::new("purge_idle_days", "Photos of a case abandoned before review are deleted this many days after its last activity."),
+];
 
 impl Default for ReviewSettings {
     fn default() -> Self {

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::reference::SettingDoc;
+
 /// Master secret settings (`[secrets]`). Every encryption and HMAC key derives from it.
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -20,6 +22,13 @@ pub struct SecretSettings {
     #[serde(skip_serializing)]
     pub previous: Vec<SecretString>,
 }
+
+/// The settings reference's line for each `[secrets]` setting (docs/configuration.md).
+pub(super) const DOCS: &[SettingDoc] = &[
+    SettingDoc::new("master_secret", "The master secret every encryption and HMAC key derives from: base64 or hex of at least 32 bytes.").secret(),
+    SettingDoc::new("master_secret_file", "A file holding the master secret instead; its permissions must give group and others no access (e.g. 0600)."),
+    SettingDoc::new("previous", "Earlier master secrets, still accepted for decryption during a rotation (TOML array; in the environment `[a,b]`).").default_text("`[]`").secret(),
+];
 
 impl SecretSettings {
     /// The secret comes from one place only.

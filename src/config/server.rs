@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::reference::SettingDoc;
+
 /// HTTP server settings (`[server]`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -23,6 +25,15 @@ pub struct ServerSettings {
     /// SIGTERM/Ctrl-C before the process exits anyway. Default 10.
     pub shutdown_grace_secs: u64,
 }
+
+/// The settings reference's line for each `[server]` setting (docs/configuration.md).
+pub(super) const DOCS: &[SettingDoc] = &[
+    SettingDoc::new("listen", "Address and port to listen on; port 0 picks a free port."),
+    SettingDoc::new("public_base_url", "The URL phones and browsers reach heyan at, used in QR codes and links.").default_text("`http://{listen}`"),
+    SettingDoc::new("request_timeout_secs", "A request still running after this many seconds is answered 503 `request_timeout`; at least 1."),
+    SettingDoc::new("json_body_limit_bytes", "Largest JSON request body, at least 1024; upload routes set their own, larger limit."),
+    SettingDoc::new("shutdown_grace_secs", "Seconds that requests in flight may still run after SIGTERM or Ctrl-C."),
+];
 
 impl Default for ServerSettings {
     fn default() -> Self {

@@ -5,6 +5,8 @@ use std::fmt;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::reference::SettingDoc;
+
 /// Which SMS provider sends codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -59,6 +61,22 @@ pub struct SmsSettings {
     /// `HEYAN_SMS__TENCENT_TEMPLATE_ID`: approved template taking {1}=code, {2}=minutes.
     pub tencent_template_id: Option<String>,
 }
+
+/// The settings reference's line for each `[sms]` setting (docs/configuration.md).
+pub(super) const DOCS: &[SettingDoc] = &[
+    SettingDoc::new("provider", "`log` (development only: codes go to the log), `http` (a signed JSON gateway) or `tencent` (Tencent Cloud SMS API v3)."),
+    SettingDoc::new("timeout_ms", "Timeout of one try, in milliseconds."),
+    SettingDoc::new("retries", "Retries after network errors and 5xx answers, never after 4xx."),
+    SettingDoc::new("http_url", "The gateway URL; required by the `http` provider."),
+    SettingDoc::new("http_secret", "Signs the gateway requests (`X-Heyan-Signature`); required by the `http` provider.").secret(),
+    SettingDoc::new("tencent_endpoint", "Tencent Cloud SMS API endpoint."),
+    SettingDoc::new("tencent_secret_id", "Tencent Cloud SecretId; required by the `tencent` provider."),
+    SettingDoc::new("tencent_secret_key", "Tencent Cloud SecretKey; required by the `tencent` provider.").secret(),
+    SettingDoc::new("tencent_region", "Tencent Cloud region."),
+    SettingDoc::new("tencent_sdk_app_id", "SmsSdkAppId; required by the `tencent` provider."),
+    SettingDoc::new("tencent_sign_name", "The approved SMS signature (签名); required by the `tencent` provider."),
+    SettingDoc::new("tencent_template_id", "The approved template, taking `{1}` = code and `{2}` = minutes; required by the `tencent` provider."),
+];
 
 impl fmt::Debug for SmsSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::reference::SettingDoc;
+
 /// Webhook delivery (`[webhook]`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -17,6 +19,30 @@ pub struct WebhookSettings {
     /// `HEYAN_WEBHOOK__POLL_MS`: how often the outbox is checked for due events. Default 1000.
     pub poll_ms: u64,
 }
+
+/// The settings reference's line for each `[webhook]` setting (docs/configuration.md).
+pub(super) const DOCS: &[SettingDoc] = &[
+    SettingDoc::new(
+        "timeout_ms",
+        "Timeout of one delivery try, in milliseconds; at least 1.",
+    ),
+    SettingDoc::new(
+        "retry_base_ms",
+        "Delay before the first retry, doubling with each try, in milliseconds; at least 1.",
+    ),
+    SettingDoc::new(
+        "retry_max_ms",
+        "Longest delay between two tries, in milliseconds.",
+    ),
+    SettingDoc::new(
+        "retry_window_hours",
+        "Delivery gives up this many hours after the event.",
+    ),
+    SettingDoc::new(
+        "poll_ms",
+        "How often the outbox is checked for due events, in milliseconds; at least 1.",
+    ),
+];
 
 impl Default for WebhookSettings {
     fn default() -> Self {
