@@ -178,7 +178,7 @@ pub fn markdown() -> String {
          with secrets redacted; an invalid setting stops start-up with a message naming it\n\
          (exit code 2). Production mode (`mode = \"production\"`) refuses development-only\n\
          choices: the `log` SMS provider, a generated master secret, and console cookies\n\
-         without `Secure`.\n",
+         without `Secure`. `heyan settings` prints this page for the binary at hand.\n",
     );
     for section in SECTIONS {
         let title = if section.name.is_empty() {
