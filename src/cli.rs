@@ -52,6 +52,9 @@ enum Command {
     Audit(AuditCommand),
     /// Print the OpenAPI document (JSON) and exit.
     Openapi,
+    /// Print the settings reference (Markdown: every setting with its environment variable,
+    /// default and meaning) and exit; docs/configuration.md is this output.
+    Settings,
     /// Delete the photos that are due: 30 days after the decision, 7 days after the last
     /// activity of an abandoned case (the server also does this on its own).
     Purge,
@@ -228,6 +231,10 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
         Command::Demo { out, keep } => {
             let opts = crate::demo::DemoOptions { out_dir: out, keep };
             crate::demo::run(opts).await.map(|_| ())
+        }
+        Command::Settings => {
+            print!("{}", crate::docs::configuration());
+            Ok(())
         }
         Command::Openapi => {
             let spec = crate::http::openapi();

@@ -13,6 +13,8 @@ pub mod clock;
 pub mod config;
 /// `heyan demo`: the whole flow against an in-process server, with sample images.
 pub mod demo;
+/// Pages of `docs/` generated from the code: the settings reference and the route index.
+pub mod docs;
 /// Value types parsed at the boundary, masking, pure rules. No I/O.
 pub mod domain;
 /// Use cases orchestrating the ports.

@@ -1,21 +1,10 @@
-//! The HTTP layer: the route index, the middleware stack and the OpenAPI document.
+//! The HTTP layer: the audience routers put together, the middleware stack and the OpenAPI
+//! document.
 //!
-//! Route index (every path the service answers; each audience module owns its prefix):
-//!
-//! | path | module | who |
-//! | --- | --- | --- |
-//! | `POST /filing/v1/cases` | `filing::cases` | filing system |
-//! | `GET, DELETE /filing/v1/cases/{id}` | `filing::cases` | filing system |
-//! | `GET /filing/v1/filings/{filing_id}` | `filing::cases` | filing system |
-//! | `POST /filing/v1/cases/{id}/submit` | `filing::cases` | filing system |
-//! | `GET /filing/v1/cases/{id}/qr.png`, `…/qr.svg` | `filing::qr` | filing system |
-//! | `POST /filing/v1/cases/{id}/redeem` | `filing::codes` | filing system |
-//! | `GET /filing/v1/cases/{id}/photos/{kind}` | `filing::codes` | filing system |
-//! | `POST /app/v1/sms`, `POST /app/v1/sessions` | `app::session` | the App |
-//! | `GET /app/v1/case` | `app::session` | the App |
-//! | `GET, POST /app/v1/consent` | `app::consent` | the App |
-//! | `GET /d/{token}` | `download` | phones (QR landing page) |
-//! | `GET /healthz`, `GET /readyz`, `GET /metrics`, `GET /openapi.json`, `GET /version` | `ops` | operators |
+//! The route index is docs/routes.md, generated from the OpenAPI document (a test in
+//! `crate::docs` keeps it current). Each audience module owns its prefix: `filing` →
+//! `/filing/v1`, `app` → `/app/v1`, `review` → `/review/v1` and `/review/`, `download` →
+//! `/d/{token}`, `ops` → health, readiness, metrics, this document, version.
 //!
 //! Every route is registered through `utoipa_axum::routes!`, which adds it to the OpenAPI
 //! document at the same time, so the spec cannot miss a route (a test also scans this

@@ -581,6 +581,19 @@ fn openapi_prints_the_document() {
 }
 
 #[test]
+fn settings_prints_the_reference_in_docs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(dir.path(), &["settings"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .expect("docs/configuration.md");
+    assert_eq!(stdout(&out), committed);
+    assert!(committed.contains("`HEYAN_APP__SESSION_MAX_MINUTES`"));
+}
+
+#[test]
 fn logs_are_json_lines_in_json_format() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = run(
