@@ -264,7 +264,7 @@ fn photo(
     })?;
     let opts = Options {
         footer,
-        ..Options::default()
+        ..Options::for_kind(kind)
     };
     let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
     match process(&bytes, kind, &opts) {

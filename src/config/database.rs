@@ -77,13 +77,34 @@ pub fn database_kind_of(url: &str) -> Result<DatabaseKind, String> {
 
 /// Replaces the password of a URL with `***`.
 pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => raw.to_owned(),
+    let Ok(mut parsed) = url::Url::parse(raw) else {
+        return raw.to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    // libpq also takes secrets as parameters (`?password=…`, `sslpassword=…`).
+    let secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        ["password", "secret", "token", "key"]
+            .iter()
+            .any(|s| name.contains(s))
+    };
+    if parsed.query_pairs().any(|(name, _)| secret(&name)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if secret(&name) {
+                    "***".into()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 impl DatabaseSettings {
@@ -107,6 +128,14 @@ mod tests {
         assert_eq!(
             redact_url("postgres://heyan:s3cret@db:5432/heyan"),
             "postgres://heyan:***@db:5432/heyan"
+        );
+        assert_eq!(
+            redact_url("postgres://heyan@db/heyan?sslmode=require&password=s3cret&sslpassword=k3y"),
+            "postgres://heyan@db/heyan?sslmode=require&password=***&sslpassword=***"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/heyan.db?mode=rwc"),
+            "sqlite://data/heyan.db?mode=rwc"
         );
     }
 }

@@ -26,7 +26,7 @@ pub(super) const DOCS: &[SettingDoc] = &[
     SettingDoc::new("requests_per_minute", "Per-client request quota on `/filing/v1`, counted in the database so it holds across instances; at least 1."),
     SettingDoc::new("code_ttl_hours", "How long an image verification code stays valid, in hours; at least 1."),
     SettingDoc::new("redeem_max_failures", "Wrong codes per case before redemption locks; at least 1."),
-    SettingDoc::new("redeem_lockout_minutes", "How long redemption stays locked, in minutes."),
+    SettingDoc::new("redeem_lockout_minutes", "How long redemption stays locked, in minutes; at least 1."),
     SettingDoc::new("idempotency_hours", "How long answers to requests with an `Idempotency-Key` are kept, in hours."),
 ];
 
@@ -59,6 +59,11 @@ impl FilingSettings {
                 (
                     "filing.redeem_max_failures (HEYAN_FILING__REDEEM_MAX_FAILURES)",
                     u64::from(self.redeem_max_failures),
+                ),
+                // Zero would lift the lock the moment it is set: unlimited guessing.
+                (
+                    "filing.redeem_lockout_minutes (HEYAN_FILING__REDEEM_LOCKOUT_MINUTES)",
+                    u64::from(self.redeem_lockout_minutes),
                 ),
             ],
         );

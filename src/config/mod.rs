@@ -410,6 +410,17 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_redemption_lockout_is_refused() {
+        with_env(&[("HEYAN_FILING__REDEEM_LOCKOUT_MINUTES", "0")], |r| {
+            let p = problems(r).join("\n");
+            assert!(
+                p.contains("filing.redeem_lockout_minutes (HEYAN_FILING__REDEEM_LOCKOUT_MINUTES) must be at least 1"),
+                "{p}"
+            );
+        });
+    }
+
+    #[test]
     fn an_unknown_database_scheme_is_refused() {
         with_env(&[("HEYAN_DATABASE__URL", "mysql://localhost/x")], |r| {
             let p = problems(r).join("\n");

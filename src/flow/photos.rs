@@ -97,27 +97,15 @@ pub fn options(svc: &Services, case: &CaseRecord, kind: PhotoKind) -> pipeline::
         .with_timezone(&chrono_tz::Asia::Shanghai)
         .format("%Y-%m-%d");
     let reference = case_reference(&case.id);
-    let mut opts = pipeline::Options {
+    pipeline::Options {
         footer: format!("{today} · 仅限备案使用 · 案件 {reference}"),
-        ..pipeline::Options::default()
-    };
-    if kind == PhotoKind::Liveness {
-        opts = frame_sized(opts);
+        ..pipeline::Options::for_kind(pipeline_kind(kind))
     }
-    opts
 }
 
 /// Settings for liveness frames: the App captures them from video, smaller than photos.
 pub fn frame_options() -> pipeline::Options {
-    frame_sized(pipeline::Options::default())
-}
-
-fn frame_sized(opts: pipeline::Options) -> pipeline::Options {
-    pipeline::Options {
-        min_width: 480,
-        min_height: 360,
-        ..opts
-    }
+    pipeline::Options::for_kind(pipeline::PhotoKind::Frame)
 }
 
 /// The first 6 hex digits of the case id, upper case: enough for a reviewer to match a

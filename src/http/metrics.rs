@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -33,11 +34,30 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
+/// The method as a label: the standard ones by name, anything else as `other`, so a client
+/// inventing methods cannot grow the label set.
+fn method_label(method: &Method) -> String {
+    const KNOWN: [Method; 7] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
+    if KNOWN.contains(method) {
+        method.as_str().to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
 /// Counts and times every request under its route template (never the raw path, which
 /// could carry ids and would explode the label set).
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -49,4 +69,19 @@ pub async fn track(request: Request, next: Next) -> Response {
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        for raw in ["BREW", "X-1", "PROPFIND"] {
+            let method = Method::from_bytes(raw.as_bytes()).expect("a valid token");
+            assert_eq!(method_label(&method), "other", "{raw}");
+        }
+    }
 }

@@ -143,6 +143,17 @@ pub mod cases {
             !text.contains("route=\"/no/such"),
             "raw paths never become labels"
         );
+
+        // A method the client invents is counted, under `other`.
+        let brew = reqwest::Method::from_bytes(b"BREW").expect("method");
+        let answered = app.call(brew, "/version").await;
+        assert_eq!(answered.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let text = app.get("/metrics").await.text().await.expect("text");
+        assert!(!text.contains("BREW"), "{text}");
+        assert!(
+            text.contains(r#"http_requests_total{method="other",route="/version",status="405"}"#),
+            "{text}"
+        );
     }
 
     /// The spec and the routes come from one registration; this checks the other way too:

@@ -751,6 +751,34 @@ fn photo_processes_a_real_photo_and_refuses_a_text_file() {
         stdout(&out)
     );
 
+    // A liveness frame from a 640×480 video is fine as a frame, too small as an ID photo.
+    let frame = image::imageops::resize(
+        &image::open(&sample).expect("sample").to_rgb8(),
+        640,
+        480,
+        image::imageops::FilterType::Triangle,
+    );
+    frame
+        .save(dir.path().join("frame.jpg"))
+        .expect("frame written");
+    let as_frame = run(
+        dir.path(),
+        &["photo", "frame.jpg", "f.jpg", "--kind", "frame"],
+        &[],
+    );
+    assert!(as_frame.status.success(), "{}", stdout(&as_frame));
+    let as_front = run(
+        dir.path(),
+        &["photo", "frame.jpg", "g.jpg", "--kind", "front"],
+        &[],
+    );
+    assert_eq!(as_front.status.code(), Some(2));
+    assert!(
+        stdout(&as_front).contains("too_small"),
+        "{}",
+        stdout(&as_front)
+    );
+
     std::fs::write(dir.path().join("note.jpg"), "just text, named .jpg").expect("write");
     let refused = run(dir.path(), &["photo", "note.jpg", "x.jpg"], &[]);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));

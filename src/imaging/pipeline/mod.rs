@@ -116,6 +116,22 @@ pub struct Options {
     pub thresholds: Thresholds,
 }
 
+impl Options {
+    /// The defaults for one kind: liveness frames come from the camera's video stream and
+    /// may be as small as 480×360; photos of a person or a card need 800×600.
+    pub fn for_kind(kind: PhotoKind) -> Self {
+        let defaults = Self::default();
+        match kind {
+            PhotoKind::Frame => Options {
+                min_width: 480,
+                min_height: 360,
+                ..defaults
+            },
+            _ => defaults,
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
