@@ -5,6 +5,7 @@
 //!
 //! Signature: `X-Heyan-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "t.body")>`.
 
+use std::collections::HashMap;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -13,12 +14,12 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::{FlowError, Services};
-use crate::domain::ids::EventId;
+use crate::domain::ids::{ClientId, EventId};
 use crate::pii;
 use crate::store::{CaseRecord, Client, EventFailure, NewEvent, OutboxEvent};
 
-/// How many events one worker pass leases.
-const BATCH: u32 = 16;
+/// How many of one client's events a delivery task leases at a time.
+const BATCH: u32 = 4;
 
 /// The webhook secret's sealing context for a client.
 pub fn secret_context(client: &crate::domain::ids::ClientId) -> String {
@@ -64,10 +65,12 @@ pub fn signature(secret: &str, t: i64, body: &str) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Delivers due events until `stop` fires; wakes on `Services::outbox_wakeup` or every
-/// `webhook.poll_ms`.
+/// Delivers due events until `stop` fires; looks for due events on
+/// `Services::outbox_wakeup` or every `webhook.poll_ms`. Each client's receiver is served
+/// by its own task, its events in order, at most `CONCURRENT_CLIENTS` receivers at a time,
+/// so a slow or hanging receiver holds back only its own client's events.
 pub async fn run_worker(svc: Services, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let client = match reqwest::Client::builder()
+    let http = match reqwest::Client::builder()
         .timeout(StdDuration::from_millis(svc.settings.webhook.timeout_ms))
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -79,39 +82,112 @@ pub async fn run_worker(svc: Services, mut stop: tokio::sync::watch::Receiver<bo
         }
     };
     let poll = StdDuration::from_millis(svc.settings.webhook.poll_ms);
+    let mut deliveries = Deliveries::default();
     loop {
-        if let Err(e) = deliver_due(&svc, &client).await {
+        if let Err(e) = deliveries.start_due(&svc, &http).await {
             tracing::error!(error = format!("{e:#}"), "webhook outbox pass failed");
         }
         tokio::select! {
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
             _ = svc.outbox_wakeup.notified() => {},
             _ = tokio::time::sleep(poll) => {},
+            Some(finished) = deliveries.tasks.join_next_with_id() => deliveries.finished(finished),
         }
         if *stop.borrow() {
-            return;
+            break;
+        }
+    }
+    // Events of an interrupted delivery stay leased and are tried again once the lease ends.
+    deliveries.tasks.abort_all();
+}
+
+/// Receivers at most served at once by one worker.
+const CONCURRENT_CLIENTS: usize = 8;
+
+/// The running per-client delivery tasks.
+#[derive(Default)]
+struct Deliveries {
+    tasks: tokio::task::JoinSet<()>,
+    busy: HashMap<tokio::task::Id, ClientId>,
+}
+
+impl Deliveries {
+    /// Starts a task for each client with due events that has none running.
+    async fn start_due(&mut self, svc: &Services, http: &reqwest::Client) -> anyhow::Result<()> {
+        while let Some(finished) = self.tasks.try_join_next_with_id() {
+            self.finished(finished);
+        }
+        let free = CONCURRENT_CLIENTS.saturating_sub(self.busy.len());
+        if free == 0 {
+            return Ok(());
+        }
+        let now = svc.clock.now();
+        let limit = u32::try_from(CONCURRENT_CLIENTS * 2).unwrap_or(u32::MAX);
+        let due = svc.store.clients_with_due_events(now, limit).await?;
+        let idle: Vec<ClientId> = due
+            .into_iter()
+            .filter(|c| !self.busy.values().any(|b| b == c))
+            .take(free)
+            .collect();
+        for client in idle {
+            let (svc, http, id) = (svc.clone(), http.clone(), client.clone());
+            let task = self.tasks.spawn(async move {
+                if let Err(e) = deliver_client(&svc, &http, &id).await {
+                    tracing::error!(client.id = %id, error = format!("{e:#}"), "webhook delivery failed");
+                }
+            });
+            self.busy.insert(task.id(), client);
+        }
+        Ok(())
+    }
+
+    fn finished(&mut self, result: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let id = match result {
+            Ok((id, ())) => id,
+            Err(e) => e.id(),
+        };
+        self.busy.remove(&id);
+    }
+}
+
+/// Delivers one client's due events in order, a few at a time, until none is due or its
+/// receiver fails (the rest wait for their lease to end, then for the next pass).
+pub async fn deliver_client(
+    svc: &Services,
+    http: &reqwest::Client,
+    client: &ClientId,
+) -> anyhow::Result<usize> {
+    // Leased for the whole batch: the tries run one after another.
+    let lease = Duration::milliseconds(
+        i64::try_from(svc.settings.webhook.timeout_ms)
+            .unwrap_or(i64::MAX / 64)
+            .saturating_mul(i64::from(BATCH) + 1),
+    );
+    let mut delivered = 0;
+    loop {
+        let now = svc.clock.now();
+        let events = svc
+            .store
+            .claim_due_events_of(client, now, now + lease, BATCH)
+            .await?;
+        if events.is_empty() {
+            return Ok(delivered);
+        }
+        for event in &events {
+            if !deliver_one(svc, http, event).await? {
+                return Ok(delivered);
+            }
+            delivered += 1;
         }
     }
 }
 
-/// One pass: lease due events and try each once.
-pub async fn deliver_due(svc: &Services, http: &reqwest::Client) -> anyhow::Result<usize> {
-    let now = svc.clock.now();
-    let lease = Duration::milliseconds(
-        i64::try_from(svc.settings.webhook.timeout_ms).unwrap_or(i64::MAX / 4) * 2,
-    );
-    let events = svc.store.claim_due_events(now, now + lease, BATCH).await?;
-    for event in &events {
-        deliver_one(svc, http, event).await?;
-    }
-    Ok(events.len())
-}
-
+/// Tries one event once; whether the receiver took it.
 async fn deliver_one(
     svc: &Services,
     http: &reqwest::Client,
     event: &OutboxEvent,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let client = svc.store.get_client(&event.client_id).await?;
     let result = post(svc, http, &client, event).await;
     let now = svc.clock.now();
@@ -127,9 +203,10 @@ async fn deliver_one(
             metrics::counter!("webhook_deliveries_total", "outcome" => outcome).increment(1);
             tracing::warn!(event.id = %event.id, attempts = failure.attempts, error = %failure.error, give_up = failure.give_up, "webhook delivery failed");
             svc.store.mark_event_failed(&failure).await?;
+            return Ok(false);
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Exponential backoff from `retry_base_ms`, capped at `retry_max_ms`; giving up once

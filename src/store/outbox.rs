@@ -24,6 +24,23 @@ pub trait OutboxStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError>;
 
+    /// `claim_due_events` for one client's events only.
+    async fn claim_due_events_of(
+        &self,
+        client: &ClientId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// The clients with events due and not leased at `now` (at most `limit`), so that each
+    /// client's receiver can be served on its own.
+    async fn clients_with_due_events(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ClientId>, StoreError>;
+
     /// Records a successful delivery.
     async fn mark_event_delivered(
         &self,
@@ -37,6 +54,10 @@ pub trait OutboxStore: Send + Sync {
     /// An event by id (tests and operators).
     async fn get_event(&self, id: &EventId) -> Result<OutboxEvent, StoreError>;
 }
+
+/// An event waiting for a try at `$1`: undelivered, not given up, due, and not leased.
+const DUE: &str = "delivered_at is null and gave_up_at is null and next_attempt_at <= $1
+    and (locked_until is null or locked_until <= $1)";
 
 const EVENT_COLUMNS: &str = "id, client_id, event_type, payload, attempts, next_attempt_at,
     delivered_at, gave_up_at, last_error, created_at";
@@ -89,28 +110,34 @@ macro_rules! stamp {
                 lease_until: DateTime<Utc>,
                 limit: u32,
             ) -> Result<Vec<OutboxEvent>, StoreError> {
-                let sql = format!(
-                    "update webhook_outbox set locked_until = $1, updated_at = $2
-                     where id in (
-                         select id from webhook_outbox
-                         where delivered_at is null and gave_up_at is null and next_attempt_at <= $3
-                           and (locked_until is null or locked_until <= $4)
-                         order by next_attempt_at limit $5
-                         {skip_locked})
-                     returning {EVENT_COLUMNS}",
-                    skip_locked = <$db as Dialect>::SKIP_LOCKED,
-                );
-                sqlx::query_as::<_, EventRow>(&sql)
-                    .bind(Ts(lease_until))
-                    .bind(Ts(now))
-                    .bind(Ts(now))
-                    .bind(Ts(now))
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(backend)?
-                    .into_iter()
-                    .map(OutboxEvent::try_from)
+                self.claim(None, now, lease_until, limit).await
+            }
+
+            async fn claim_due_events_of(
+                &self,
+                client: &ClientId,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<OutboxEvent>, StoreError> {
+                self.claim(Some(client), now, lease_until, limit).await
+            }
+
+            async fn clients_with_due_events(
+                &self,
+                now: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<ClientId>, StoreError> {
+                let rows: Vec<(String,)> = sqlx::query_as(&format!(
+                    "select distinct client_id from webhook_outbox where {DUE} limit $2"
+                ))
+                .bind(Ts(now))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+                rows.iter()
+                    .map(|(id,)| id_from_db(id, ClientId::parse))
                     .collect()
             }
 
@@ -184,6 +211,37 @@ macro_rules! stamp {
                 .await
                 .map_err(backend)?;
                 Ok(())
+            }
+
+            /// Leases due events, of one client or of all.
+            async fn claim(
+                &self,
+                client: Option<&ClientId>,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<OutboxEvent>, StoreError> {
+                let sql = format!(
+                    "update webhook_outbox set locked_until = $2, updated_at = $1
+                     where id in (
+                         select id from webhook_outbox
+                         where {DUE} and (cast($4 as text) is null or client_id = $4)
+                         order by next_attempt_at limit $3
+                         {skip_locked})
+                     returning {EVENT_COLUMNS}",
+                    skip_locked = <$db as Dialect>::SKIP_LOCKED,
+                );
+                sqlx::query_as::<_, EventRow>(&sql)
+                    .bind(Ts(now))
+                    .bind(Ts(lease_until))
+                    .bind(i64::from(limit))
+                    .bind(client.map(ClientId::as_str))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?
+                    .into_iter()
+                    .map(OutboxEvent::try_from)
+                    .collect()
             }
         }
     };

@@ -2,7 +2,7 @@
 //! signature itself (HMAC-SHA256 over "t.body"), can fail the first N deliveries, and
 //! records the events it accepted.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +28,9 @@ pub struct Inbox {
     pub bad_signatures: AtomicUsize,
     /// The secret to check signatures with.
     pub secret: Mutex<String>,
+    /// While set, tries are left unanswered (a hanging receiver) until `release`.
+    pub stall: AtomicBool,
+    released: Notify,
     changed: Notify,
 }
 
@@ -55,6 +58,22 @@ pub async fn start(fail_first: usize) -> Receiver {
 }
 
 impl Inbox {
+    /// Answers the tries left hanging by `stall`, and every later one at once.
+    pub fn release(&self) {
+        self.stall.store(false, Ordering::SeqCst);
+        self.released.notify_waiters();
+    }
+
+    async fn wait_while_stalled(&self) {
+        loop {
+            let released = self.released.notified();
+            if !self.stall.load(Ordering::SeqCst) {
+                return;
+            }
+            released.await;
+        }
+    }
+
     /// Waits (bounded) until `done` holds.
     pub async fn wait_for(&self, what: &str, done: impl Fn(&Inbox) -> bool) {
         let waited = tokio::time::timeout(Duration::from_secs(20), async {
@@ -112,6 +131,8 @@ fn signature_ok(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
 
 async fn receive(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     inbox.attempts.fetch_add(1, Ordering::SeqCst);
+    inbox.changed.notify_waiters();
+    inbox.wait_while_stalled().await;
     let status = accept(&inbox, &headers, &body);
     inbox.changed.notify_waiters();
     status

@@ -7,7 +7,7 @@ use heyan::domain::ids::EventId;
 use reqwest::Method;
 
 use crate::fixtures::finish_app;
-use crate::helpers::{spawn_app, TestApp, TestClient};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestClient};
 use crate::receiver::{self, Receiver};
 use crate::support::TestDb;
 
@@ -15,6 +15,7 @@ crate::on_both_databases!(crate::webhooks::cases =>
     a_receiver_that_fails_three_times_gets_the_event_exactly_once,
     an_event_survives_a_restart_between_tries,
     cancelling_sends_case_purged,
+    a_hanging_receiver_holds_back_only_its_own_client,
 );
 
 async fn client_with_receiver(app: &TestApp, receiver: &Receiver) -> TestClient {
@@ -136,5 +137,57 @@ pub mod cases {
             !text.contains("13812345678") && !text.contains("张三"),
             "no personal data in events: {text}"
         );
+    }
+
+    pub async fn a_hanging_receiver_holds_back_only_its_own_client(db: TestDb) {
+        let hanging = receiver::start(0).await;
+        hanging.inbox.stall.store(true, Ordering::SeqCst);
+        let healthy = receiver::start(0).await;
+        // Long enough that waiting for the hanging receiver would outlast the test's wait.
+        let app = spawn_app_with(db, |s| s.webhook.timeout_ms = 60_000).await;
+        let slow_client = app.add_client("slow", Some(&hanging.url)).await;
+        *hanging.inbox.secret.lock().expect("lock") =
+            slow_client.webhook_secret.clone().expect("secret");
+        let fast_client = app.add_client("fast", Some(&healthy.url)).await;
+        *healthy.inbox.secret.lock().expect("lock") =
+            fast_client.webhook_secret.clone().expect("secret");
+
+        let slow_case = app.eligible_case(&slow_client, "W-SLOW").await;
+        finish_app(&app, &slow_case).await;
+        hanging
+            .inbox
+            .wait_for("the hanging try", |i| {
+                i.attempts.load(Ordering::SeqCst) >= 1
+            })
+            .await;
+
+        let fast_case = app.eligible_case(&fast_client, "W-FAST").await;
+        let r = app
+            .send_as(
+                &fast_client,
+                Method::DELETE,
+                &format!("/filing/v1/cases/{fast_case}"),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        healthy
+            .inbox
+            .wait_for("the other client's event", |i| {
+                !i.accepted_of("case.purged").is_empty()
+            })
+            .await;
+        assert!(
+            hanging.inbox.accepted_of("case.completed").is_empty(),
+            "the slow receiver is still hanging"
+        );
+
+        hanging.inbox.release();
+        hanging
+            .inbox
+            .wait_for("the released delivery", |i| {
+                !i.accepted_of("case.completed").is_empty()
+            })
+            .await;
+        assert_eq!(hanging.inbox.accepted_of("case.completed").len(), 1);
     }
 }

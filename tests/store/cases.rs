@@ -943,3 +943,42 @@ pub async fn a_refused_transition_writes_no_audit_entry_and_no_event(db: TestDb)
         Err(StoreError::NotFound)
     ));
 }
+
+pub async fn events_are_claimed_per_client(db: TestDb) {
+    let store = db.store();
+    let (a, b) = (client_in(&store).await, client_in(&store).await);
+    let at = now();
+    for client in [&a, &a, &b] {
+        store
+            .insert_event(&queued_event(client, at))
+            .await
+            .expect("queue");
+    }
+    let mut due = store
+        .clients_with_due_events(at, 10)
+        .await
+        .expect("clients");
+    due.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    assert_eq!(due, both);
+    let leased = store
+        .claim_due_events_of(&a, at, at + Duration::seconds(50), 10)
+        .await
+        .expect("claim");
+    assert_eq!(leased.len(), 2);
+    assert!(leased.iter().all(|e| e.client_id == a));
+    assert_eq!(
+        store
+            .clients_with_due_events(at, 10)
+            .await
+            .expect("clients"),
+        [b.clone()],
+        "a client whose events are all leased is not due"
+    );
+    assert!(store
+        .claim_due_events_of(&a, at, at + Duration::seconds(50), 10)
+        .await
+        .expect("claim")
+        .is_empty());
+}

@@ -59,6 +59,7 @@ on_both_databases!(crate::cases =>
     a_code_is_redeemed_once_by_racers_and_voided_by_a_newer_code,
     a_status_change_writes_its_audit_entry_and_event_in_one_go,
     a_refused_transition_writes_no_audit_entry_and_no_event,
+    events_are_claimed_per_client,
 );
 
 /// The review desk (`ReviewStore`), under `review_desk::{sqlite,postgres}`.
