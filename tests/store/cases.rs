@@ -973,7 +973,7 @@ pub async fn events_are_claimed_per_client(db: TestDb) {
             .clients_with_due_events(at, 10)
             .await
             .expect("clients"),
-        [b.clone()],
+        vec![b],
         "a client whose events are all leased is not due"
     );
     assert!(store
