@@ -48,6 +48,7 @@ pub async fn queue(
     reviewer: &Reviewer,
     filter: QueueFilter,
 ) -> Result<Queue, FlowError> {
+    require(reviewer, Role::Reviewer)?;
     let now = svc.clock.now();
     let per_page = filter.per_page.clamp(1, 200);
     let query = QueueQuery {
@@ -77,6 +78,7 @@ pub async fn claim(
     case_id: &CaseId,
     actor: &Actor,
 ) -> Result<DateTime<Utc>, FlowError> {
+    require(reviewer, Role::Reviewer)?;
     let now = svc.clock.now();
     let until = now + Duration::minutes(i64::from(svc.settings.review.lease_minutes));
     match svc
@@ -137,6 +139,7 @@ pub async fn view(
     case_id: &CaseId,
     actor: &Actor,
 ) -> Result<CaseForReview, FlowError> {
+    require(reviewer, Role::Reviewer)?;
     let now = svc.clock.now();
     let (case, lease, decisions) = accessible_case(svc, reviewer, case_id, now).await?;
     let subject_name = unseal(
@@ -187,6 +190,7 @@ pub async fn photo(
     kind: PhotoKind,
     actor: &Actor,
 ) -> Result<PulledPhoto, FlowError> {
+    require(reviewer, Role::Reviewer)?;
     accessible_case(svc, reviewer, case_id, svc.clock.now()).await?;
     photos::fetch(svc, case_id, kind, actor, "photo.viewed").await
 }
@@ -236,6 +240,7 @@ pub async fn decide(
     input: DecisionInput,
     actor: &Actor,
 ) -> Result<DateTime<Utc>, FlowError> {
+    require(reviewer, Role::Reviewer)?;
     let reasons = checked_reasons(&input)?;
     let reopen = reopened_steps(&reasons);
     let now = svc.clock.now();
@@ -347,9 +352,7 @@ pub async fn audit_entries(
     case_id: &CaseId,
     actor: &Actor,
 ) -> Result<Vec<AuditEntry>, FlowError> {
-    if !reviewer.roles.contains(&Role::Auditor) {
-        return Err(FlowError::Forbidden("auditor_required"));
-    }
+    require(reviewer, Role::Auditor)?;
     let entries = svc.store.list_audit(Some(case_id), 0, 10_000).await?;
     audit::record(
         svc.store.as_ref(),
@@ -361,6 +364,18 @@ pub async fn audit_entries(
     )
     .await?;
     Ok(entries)
+}
+
+/// Every review operation needs its role: cases and photos the reviewer role, the audit
+/// log the auditor role. An account may hold both.
+fn require(reviewer: &Reviewer, role: Role) -> Result<(), FlowError> {
+    if reviewer.roles.contains(&role) {
+        return Ok(());
+    }
+    Err(FlowError::Forbidden(match role {
+        Role::Reviewer => "reviewer_required",
+        Role::Auditor => "auditor_required",
+    }))
 }
 
 fn unseal(svc: &Services, context: &str, sealed: &str) -> Result<String, FlowError> {

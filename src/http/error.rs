@@ -429,6 +429,10 @@ fn forbidden(code: &'static str) -> ApiError {
             "只有审计员可以查看审计记录",
             "Only auditors may read the audit log",
         ),
+        "reviewer_required" => (
+            "只有审核员可以查看和审核案件",
+            "Only reviewers may see and decide cases",
+        ),
         "csrf_failed" => (
             "页面已过期，请刷新后重试",
             "The page is out of date; reload and try again",

@@ -28,13 +28,14 @@ crate::on_both_databases!(crate::review::cases =>
     a_rejection_reopens_the_named_steps_and_notifies_the_filing_system,
     invalid_decisions_are_refused_with_the_field,
     auditors_read_a_cases_audit_log_and_others_cannot,
+    every_review_endpoint_needs_its_role,
     decided_and_abandoned_cases_are_purged_on_schedule,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
 
 /// heyan with a moving clock, a client whose webhooks go to a checking receiver, and
-/// two reviewers (the second also an auditor).
+/// three accounts: alice (reviewer), bob (reviewer and auditor), carol (auditor only).
 struct Desk {
     app: TestApp,
     clock: Arc<ManualClock>,
@@ -56,6 +57,7 @@ async fn desk(db: TestDb) -> Desk {
     for (name, roles) in [
         ("alice", vec![Role::Reviewer]),
         ("bob", vec![Role::Reviewer, Role::Auditor]),
+        ("carol", vec![Role::Auditor]),
     ] {
         heyan::flow::accounts::add_reviewer(
             app.state.store.as_ref(),
@@ -766,6 +768,75 @@ pub mod cases {
             .await
             .expect("case");
         assert_eq!(case.status.as_str(), "in_review", "nothing changed");
+    }
+
+    pub async fn every_review_endpoint_needs_its_role(db: TestDb) {
+        let d = desk(db).await;
+        let id = d.case_in_review("ROLE-1").await;
+        let call = |token: &str, method: Method, path: String, body: Option<Value>| {
+            let request = d.as_reviewer(token, method, &path);
+            let request = match body {
+                Some(b) => request.json(&b),
+                None => request,
+            };
+            async move { request.send().await.expect("sent") }
+        };
+        let endpoints = |id: &str| {
+            [
+                (Method::GET, "/review/v1/queue".to_owned(), None),
+                (Method::POST, format!("/review/v1/cases/{id}/claim"), None),
+                (Method::GET, format!("/review/v1/cases/{id}"), None),
+                (
+                    Method::GET,
+                    format!("/review/v1/cases/{id}/photos/front"),
+                    None,
+                ),
+                (
+                    Method::POST,
+                    format!("/review/v1/cases/{id}/decision"),
+                    Some(json!({ "decision": "approve" })),
+                ),
+            ]
+        };
+        let audit = format!("/review/v1/audit?case={id}");
+
+        // An auditor-only account reads the audit log and nothing of the case.
+        let carol = d.login("carol").await;
+        for (method, path, body) in endpoints(&id) {
+            let refused = call(&carol, method.clone(), path.clone(), body).await;
+            assert_error(refused, 403, "reviewer_required").await;
+        }
+        assert_eq!(
+            call(&carol, Method::GET, audit.clone(), None)
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(
+            call(&carol, Method::GET, "/review/v1/me".into(), None)
+                .await
+                .status(),
+            200
+        );
+
+        // A reviewer does the whole round (nothing carol tried left a lease), but reads no audit.
+        let alice = d.login("alice").await;
+        for (method, path, body) in endpoints(&id) {
+            let done = call(&alice, method.clone(), path.clone(), body).await;
+            assert_eq!(done.status(), 200, "{method} {path}");
+        }
+        let refused = call(&alice, Method::GET, audit.clone(), None).await;
+        assert_error(refused, 403, "auditor_required").await;
+
+        // Both roles: both sides.
+        let bob = d.login("bob").await;
+        assert_eq!(call(&bob, Method::GET, audit, None).await.status(), 200);
+        assert_eq!(
+            call(&bob, Method::GET, "/review/v1/queue".into(), None)
+                .await
+                .status(),
+            200
+        );
     }
 
     pub async fn auditors_read_a_cases_audit_log_and_others_cannot(db: TestDb) {

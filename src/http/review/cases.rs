@@ -40,6 +40,7 @@ pub struct ClaimResponse {
     params(("id" = String, Path, description = "heyan's case id")),
     responses(
         (status = 200, description = "Claimed", body = ClaimResponse),
+        (status = 403, description = "`reviewer_required`: the account lacks the reviewer role", body = ErrorBody),
         (status = 404, description = "No such case in review", body = ErrorBody),
         (status = 409, description = "`case_leased` or `already_decided`", body = ErrorBody),
     ))]
@@ -161,6 +162,7 @@ pub struct ReviewCaseResponse {
     params(("id" = String, Path, description = "heyan's case id")),
     responses(
         (status = 200, description = "The case", body = ReviewCaseResponse),
+        (status = 403, description = "`reviewer_required`: the account lacks the reviewer role", body = ErrorBody),
         (status = 404, description = "No such case in review", body = ErrorBody),
         (status = 409, description = "`not_claimed` or `case_leased`", body = ErrorBody),
     ))]
@@ -244,6 +246,7 @@ fn case_response(view: CaseForReview, user: &ReviewerUser) -> ReviewCaseResponse
            ("kind" = String, Path, description = "liveness, handheld, front or back")),
     responses(
         (status = 200, description = "The JPEG; Cache-Control: no-store", content_type = "image/jpeg", body = Vec<u8>),
+        (status = 403, description = "`reviewer_required`: the account lacks the reviewer role", body = ErrorBody),
         (status = 404, description = "No such photo", body = ErrorBody),
         (status = 409, description = "`not_claimed` or `case_leased`", body = ErrorBody),
     ))]
@@ -299,6 +302,7 @@ pub struct DecisionResponse {
     request_body = DecisionRequest,
     responses(
         (status = 200, description = "Decided", body = DecisionResponse),
+        (status = 403, description = "`reviewer_required`: the account lacks the reviewer role", body = ErrorBody),
         (status = 409, description = "`not_claimed`, `case_leased` or `already_decided`", body = ErrorBody),
         (status = 422, description = "`invalid_input`: unknown reason, step not allowed, note required", body = ErrorBody),
     ))]

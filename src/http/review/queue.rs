@@ -109,6 +109,7 @@ pub struct QueueResponse {
 #[utoipa::path(get, path = "/review/v1/queue", tag = "review", params(QueueParams),
     responses(
         (status = 200, description = "A page of the queue", body = QueueResponse),
+        (status = 403, description = "`reviewer_required`: the account lacks the reviewer role", body = ErrorBody),
         (status = 401, description = "`login_required`", body = ErrorBody),
     ))]
 pub async fn get_queue(
