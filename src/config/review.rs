@@ -19,6 +19,9 @@ pub struct ReviewSettings {
     pub max_failed_logins: u32,
     /// `HEYAN_REVIEW__LOCK_MINUTES`: how long a locked account stays locked. Default 15.
     pub lock_minutes: u32,
+    /// `HEYAN_REVIEW__LOGINS_PER_IP_PER_HOUR`: login attempts per client address per hour,
+    /// whatever the account. Default 30.
+    pub logins_per_ip_per_hour: u32,
     /// `HEYAN_REVIEW__SESSION_IDLE_MINUTES`: a reviewer session ends after this long
     /// unused. Default 60.
     pub session_idle_minutes: u32,
@@ -39,6 +42,7 @@ pub(super) const DOCS: &[SettingDoc] = &[
     SettingDoc::new("lease_minutes", "How long a claimed case stays with its reviewer, in minutes."),
     SettingDoc::new("max_failed_logins", "Failed logins in a row that lock an account."),
     SettingDoc::new("lock_minutes", "How long a locked account stays locked, in minutes."),
+    SettingDoc::new("logins_per_ip_per_hour", "Login attempts per client address per hour, whatever the account."),
     SettingDoc::new("session_idle_minutes", "A reviewer session ends after this many minutes unused."),
     SettingDoc::new("session_max_hours", "A reviewer session ends at the latest this many hours after login."),
     SettingDoc::new("purge_after_decision_days", "Photos are deleted this many days after the decision."),
@@ -52,6 +56,7 @@ impl Default for ReviewSettings {
             lease_minutes: 15,
             max_failed_logins: 5,
             lock_minutes: 15,
+            logins_per_ip_per_hour: 30,
             session_idle_minutes: 60,
             session_max_hours: 12,
             purge_after_decision_days: 30,

@@ -69,7 +69,7 @@ pub async fn send_sms_code(
         now,
     )
     .await
-    .map_err(|e| relabel(e, "sms_ip_limit"))?;
+    .map_err(|e| quota::relabel(e, "sms_ip_limit"))?;
     let day_key = format!("sms_phone:{phone}");
     let day = now.duration_trunc(Duration::days(1)).unwrap_or(now);
     if svc.store.get_counter(&day_key, day).await? >= i64::from(policy.sms_per_phone_per_day) {
@@ -155,16 +155,6 @@ async fn find_case(svc: &Services, mobile: &MobileNumber) -> Result<Option<CaseR
         }
     }
     Ok(None)
-}
-
-fn relabel(err: FlowError, code: &'static str) -> FlowError {
-    match err {
-        FlowError::Locked { retry_after_secs } => FlowError::RateLimited {
-            code,
-            retry_after_secs,
-        },
-        other => other,
-    }
 }
 
 /// A new App session: the bearer token (shown once) and the case it opens.
@@ -268,7 +258,7 @@ async fn charge_id_number(
         now,
     )
     .await
-    .map_err(|e| relabel(e, "id_daily_limit"))
+    .map_err(|e| quota::relabel(e, "id_daily_limit"))
 }
 
 fn new_token() -> String {

@@ -30,6 +30,17 @@ pub async fn take(
     Ok(())
 }
 
+/// Names the quota a `take` refused (`sms_ip_limit`, `login_ip_limit`…) for the client.
+pub fn relabel(err: FlowError, code: &'static str) -> FlowError {
+    match err {
+        FlowError::Locked { retry_after_secs } => FlowError::RateLimited {
+            code,
+            retry_after_secs,
+        },
+        other => other,
+    }
+}
+
 /// Counts one use of a per-case allowance (`liveness`, `upload_front`…) and returns how
 /// many were used, or `Exhausted(code)` beyond `limit`. The window starts at the case's
 /// last decision, so a rejection gives the reopened steps a fresh allowance.

@@ -8,7 +8,7 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use super::{app_auth::token_hash, audit, Actor, FlowError, Services};
+use super::{app_auth::token_hash, audit, quota, Actor, FlowError, Services};
 use crate::store::{NewReviewerSession, Reviewer, ReviewerSession};
 
 /// A new session: the token (shown once) and the CSRF token the console echoes.
@@ -44,30 +44,55 @@ pub async fn login(
     ip: Option<String>,
 ) -> Result<LoggedIn, FlowError> {
     let now = svc.clock.now();
+    let ip_key = format!("login_ip:{}", ip.as_deref().unwrap_or("unknown"));
+    quota::take(
+        svc.store.as_ref(),
+        &ip_key,
+        svc.settings.review.logins_per_ip_per_hour,
+        Duration::hours(1),
+        now,
+    )
+    .await
+    .map_err(|e| quota::relabel(e, "login_ip_limit"))?;
+    // A place for the hash first: a busy server answers busy before any try is counted.
+    let admission = svc.photo_gate.admit().map_err(|_| busy())?;
     let attempt = Actor {
         kind: "reviewer",
         id: format!("login:{}", username.chars().take(64).collect::<String>()),
         ip: ip.clone(),
     };
-    let Some(reviewer) = svc.store.find_reviewer_by_username(username).await? else {
-        // Same work as a real check, so timing does not tell which names exist.
-        let _ = verify(DUMMY_HASH, password);
-        audit_login(
-            svc,
-            &attempt,
-            "reviewer.login_failed",
-            json!({"reason": "unknown_user"}),
-            now,
-        )
-        .await?;
-        return Err(FlowError::Unauthenticated("invalid_credentials"));
+    let reviewer = match svc.store.find_reviewer_by_username(username).await? {
+        Some(reviewer) if reviewer.disabled_at.is_none() => reviewer,
+        found => {
+            // Same work as a real check, so timing does not tell which names exist, and a
+            // disabled account never says whether the password was right.
+            let password = password.clone();
+            let _ = admission.run(move || verify(DUMMY_HASH, &password)).await;
+            let (actor, reason) = match &found {
+                Some(r) => (reviewer_actor(r, ip), "disabled"),
+                None => (attempt, "unknown_user"),
+            };
+            let action = if found.is_some() {
+                "reviewer.login_refused"
+            } else {
+                "reviewer.login_failed"
+            };
+            audit_login(svc, &actor, action, json!({ "reason": reason }), now).await?;
+            return Err(match found {
+                Some(_) => FlowError::Forbidden("account_disabled"),
+                None => FlowError::Unauthenticated("invalid_credentials"),
+            });
+        }
     };
-    let actor = Actor {
-        kind: "reviewer",
-        id: reviewer.id.to_string(),
-        ip,
-    };
-    if let Some(until) = reviewer.locked_until.filter(|until| *until > now) {
+    let actor = reviewer_actor(&reviewer, ip);
+    let policy = &svc.settings.review;
+    let max = i32::try_from(policy.max_failed_logins).unwrap_or(i32::MAX);
+    // Counted before the check, so a burst of parallel tries tests at most `max` passwords.
+    let Some(try_number) = svc
+        .store
+        .begin_login_attempt(&reviewer.id, max, now)
+        .await?
+    else {
         audit_login(
             svc,
             &actor,
@@ -76,21 +101,16 @@ pub async fn login(
             now,
         )
         .await?;
+        let until = reviewer.locked_until.filter(|u| *u > now).unwrap_or(now);
         return Err(locked(until, now));
-    }
-    if !verify(&reviewer.password_hash, password) {
-        return Err(failed(svc, &reviewer, &actor, now).await?);
-    }
-    if reviewer.disabled_at.is_some() {
-        audit_login(
-            svc,
-            &actor,
-            "reviewer.login_refused",
-            json!({"reason": "disabled"}),
-            now,
-        )
-        .await?;
-        return Err(FlowError::Forbidden("account_disabled"));
+    };
+    let (hash, given) = (reviewer.password_hash.clone(), password.clone());
+    let right = admission
+        .run(move || verify(&hash, &given))
+        .await
+        .map_err(|e| FlowError::Internal(anyhow::anyhow!("password check: {e}")))?;
+    if !right {
+        return Err(failed(svc, &reviewer, try_number, &actor, now).await?);
     }
     svc.store.record_login_success(&reviewer.id, now).await?;
     let session = start_session(svc, &reviewer, now).await?;
@@ -98,10 +118,26 @@ pub async fn login(
     Ok(session)
 }
 
-/// Counts a wrong password, locking the account at the limit; returns the error to give.
+fn reviewer_actor(reviewer: &Reviewer, ip: Option<String>) -> Actor {
+    Actor {
+        kind: "reviewer",
+        id: reviewer.id.to_string(),
+        ip,
+    }
+}
+
+/// The answer when the CPU gate is full: try again shortly; nothing was counted.
+fn busy() -> FlowError {
+    FlowError::RateLimited {
+        code: "server_busy",
+        retry_after_secs: 2,
+    }
+}
+
 async fn failed(
     svc: &Services,
     reviewer: &Reviewer,
+    try_number: i32,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<FlowError, FlowError> {
@@ -110,7 +146,7 @@ async fn failed(
     let max = i32::try_from(policy.max_failed_logins).unwrap_or(i32::MAX);
     let failure = svc
         .store
-        .record_login_failure(&reviewer.id, max, lock_until, now)
+        .record_login_failure(&reviewer.id, try_number, max, lock_until, now)
         .await?;
     audit_login(
         svc,

@@ -383,6 +383,14 @@ fn limited(code: &'static str) -> ApiError {
             "当前处理的照片较多，请几秒后重试",
             "Many photos are being processed; try again in a few seconds",
         ),
+        "login_ip_limit" => (
+            "该网络登录尝试过多，请稍后再试",
+            "Too many login attempts from this network; try again later",
+        ),
+        "server_busy" => (
+            "服务器繁忙，请稍后重试（本次不计入尝试次数）",
+            "The server is busy; try again shortly (this attempt did not count)",
+        ),
         "id_daily_limit" => (
             "该证件今日核验次数已达上限，请明天再试",
             "This ID number has reached today's limit of checks; try tomorrow",

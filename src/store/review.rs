@@ -18,7 +18,7 @@ use crate::domain::role::Role;
 /// After a failed login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginFailure {
-    /// Failures in a row, counting this one (0 once a lock was set).
+    /// Failures in a row, counting this one.
     pub failures: i32,
     /// Set when this failure locked the account.
     pub locked_until: Option<DateTime<Utc>>,
@@ -185,11 +185,25 @@ pub trait ReviewStore: Send + Sync {
     /// A reviewer by id (`NotFound` when absent).
     async fn get_reviewer(&self, id: &ReviewerId) -> Result<Reviewer, StoreError>;
 
-    /// Counts a failed login; at `max_failures` in a row the account is locked until
-    /// `lock_until` and the count starts again. Atomic across instances.
+    /// Reserves one password check on an account: counts it as a failure in advance, so
+    /// that checks running at once are counted before any of them ends. Refused (`None`)
+    /// while the account is locked or `max_failures` checks since the last success are
+    /// already counted; otherwise the check's number, 1 to `max_failures`. Atomic across
+    /// instances.
+    async fn begin_login_attempt(
+        &self,
+        id: &ReviewerId,
+        max_failures: i32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i32>, StoreError>;
+
+    /// Settles check number `attempt` that found a wrong password (it was counted when it
+    /// began): the check that reached `max_failures` locks the account until `lock_until`
+    /// and the count starts again.
     async fn record_login_failure(
         &self,
         id: &ReviewerId,
+        attempt: i32,
         max_failures: i32,
         lock_until: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -480,36 +494,64 @@ macro_rules! stamp {
                     .try_into()
             }
 
+            async fn begin_login_attempt(
+                &self,
+                id: &ReviewerId,
+                max_failures: i32,
+                now: DateTime<Utc>,
+            ) -> Result<Option<i32>, StoreError> {
+                // One statement: of racing checks the row lock lets exactly the first
+                // `max_failures` through.
+                let counted: Option<(i32,)> = sqlx::query_as(
+                    "update reviewers set failed_logins = failed_logins + 1, updated_at = $1
+                     where id = $2 and failed_logins < $3
+                       and (locked_until is null or locked_until <= $1)
+                     returning failed_logins",
+                )
+                .bind(Ts(now))
+                .bind(id.as_str())
+                .bind(max_failures)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                if let Some((attempt,)) = counted {
+                    return Ok(Some(attempt));
+                }
+                self.get_reviewer(id).await?;
+                Ok(None)
+            }
+
             async fn record_login_failure(
                 &self,
                 id: &ReviewerId,
+                attempt: i32,
                 max_failures: i32,
                 lock_until: DateTime<Utc>,
                 now: DateTime<Utc>,
             ) -> Result<LoginFailure, StoreError> {
-                // One statement: the right-hand sides all see the old count, and a concurrent
-                // failure waits for the row lock and then counts on top of this one.
-                let row: Option<(i32, Option<Ts>)> = sqlx::query_as(
-                    "update reviewers set
-                         failed_logins = case when failed_logins + 1 >= $1 then 0 else failed_logins + 1 end,
-                         locked_until = case when failed_logins + 1 >= $1 then $2 else locked_until end,
-                         updated_at = $3
-                     where id = $4
-                     returning failed_logins, locked_until",
+                if attempt < max_failures {
+                    self.get_reviewer(id).await?;
+                    return Ok(LoginFailure {
+                        failures: attempt,
+                        locked_until: None,
+                    });
+                }
+                let done = sqlx::query(
+                    "update reviewers set failed_logins = 0, locked_until = $1, updated_at = $2
+                     where id = $3",
                 )
-                .bind(max_failures)
                 .bind(Ts(lock_until))
                 .bind(Ts(now))
                 .bind(id.as_str())
-                .fetch_optional(&self.pool)
+                .execute(&self.pool)
                 .await
                 .map_err(backend)?;
-                let (failures, locked_until) = row.ok_or(StoreError::NotFound)?;
-                // The count is at least 1 after an increment, so 0 means this failure set the lock.
-                let locked_until = if failures == 0 { locked_until.map(Into::into) } else { None };
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
                 Ok(LoginFailure {
-                    failures,
-                    locked_until,
+                    failures: attempt,
+                    locked_until: Some(lock_until),
                 })
             }
 

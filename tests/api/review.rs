@@ -20,6 +20,8 @@ use crate::support::TestDb;
 
 crate::on_both_databases!(crate::review::cases =>
     logins_lock_after_five_failures_and_every_attempt_is_audited,
+    a_burst_of_parallel_logins_tests_at_most_five_passwords,
+    logins_are_limited_per_client_address,
     the_console_cookie_needs_the_csrf_token_to_change_anything,
     the_queue_is_ordered_by_due_time_and_shows_what_is_overdue,
     a_lease_keeps_other_reviewers_out_until_it_expires,
@@ -44,12 +46,16 @@ struct Desk {
 }
 
 async fn desk(db: TestDb) -> Desk {
+    desk_with(db, |_| {}).await
+}
+
+async fn desk_with(db: TestDb, tweak: impl FnOnce(&mut heyan::config::Settings)) -> Desk {
     // A Tuesday morning in Shanghai, so due times are a plain day later.
     let start = chrono::DateTime::parse_from_rfc3339("2026-03-10T09:00:00+08:00")
         .expect("time")
         .with_timezone(&Utc);
     let clock = Arc::new(ManualClock::new(start));
-    let app = spawn_app_at(db, clock.clone(), |_| {}).await;
+    let app = spawn_app_at(db, clock.clone(), tweak).await;
     let receiver = receiver::start(0).await;
     let client = app.add_client("provider", Some(&receiver.url)).await;
     *receiver.inbox.secret.lock().expect("lock") =
@@ -184,6 +190,75 @@ fn queue_ids(queue: &Value) -> Vec<String> {
 pub mod cases {
     use super::*;
 
+    pub async fn a_burst_of_parallel_logins_tests_at_most_five_passwords(db: TestDb) {
+        let d = desk(db).await;
+        // Bursts of wrong passwords until the account locks. A busy server answers some
+        // tries `server_busy` (they count for nothing); of the rest, only five may be checked.
+        let mut statuses = Vec::new();
+        for _ in 0..10 {
+            let mut tries = tokio::task::JoinSet::new();
+            for _ in 0..12 {
+                let request = d
+                    .app
+                    .request(Method::POST, "/review/v1/login")
+                    .json(&json!({ "username": "alice", "password": "wrong password!!" }));
+                tries.spawn(async move {
+                    let response = request.send().await.expect("sent");
+                    let status = response.status().as_u16();
+                    (status, json(response).await["code"].clone())
+                });
+            }
+            statuses.extend(tries.join_all().await);
+            if statuses.iter().any(|(s, _)| *s == 423) {
+                break;
+            }
+        }
+        for (status, code) in &statuses {
+            let expected = match status {
+                401 => "invalid_credentials",
+                423 => "account_locked",
+                429 => "server_busy",
+                other => panic!("unexpected {other}: {statuses:?}"),
+            };
+            assert_eq!(code, expected);
+        }
+        assert!(statuses.iter().any(|(s, _)| *s == 423), "{statuses:?}");
+        let actions = d.audit_actions().await;
+        let count = |a: &str| actions.iter().filter(|x| x.as_str() == a).count();
+        assert_eq!(
+            count("reviewer.login_failed"),
+            5,
+            "five passwords tested: {actions:?}"
+        );
+        assert_eq!(count("reviewer.locked"), 1);
+    }
+
+    pub async fn logins_are_limited_per_client_address(db: TestDb) {
+        let d = desk_with(db, |s| s.review.logins_per_ip_per_hour = 3).await;
+        for name in ["alice", "bob", "nobody"] {
+            assert_error(
+                d.login_raw(name, "wrong password!!").await,
+                401,
+                "invalid_credentials",
+            )
+            .await;
+        }
+        let fourth = d.login_raw("carol", PASSWORD).await;
+        assert!(fourth.headers().contains_key("retry-after"));
+        assert_error(fourth, 429, "login_ip_limit").await;
+        let actions = d.audit_actions().await;
+        assert_eq!(
+            actions
+                .iter()
+                .filter(|a| a.starts_with("reviewer.login"))
+                .count(),
+            3,
+            "the refused attempt never reached an account: {actions:?}"
+        );
+        d.clock.advance(Duration::hours(1));
+        assert_eq!(d.login_raw("carol", PASSWORD).await.status(), 200);
+    }
+
     pub async fn logins_lock_after_five_failures_and_every_attempt_is_audited(db: TestDb) {
         let d = desk(db).await;
         let unknown = d.login_raw("mallory", PASSWORD).await;
@@ -222,7 +297,13 @@ pub mod cases {
             .expect("sent");
         assert_error(me, 401, "login_required").await;
         let disabled = d.login_raw("alice", PASSWORD).await;
-        assert_error(disabled, 403, "account_disabled").await;
+        let disabled = assert_error(disabled, 403, "account_disabled").await;
+        let disabled_wrong = d.login_raw("alice", "wrong password!!").await;
+        let disabled_wrong = assert_error(disabled_wrong, 403, "account_disabled").await;
+        assert_eq!(
+            disabled, disabled_wrong,
+            "a disabled account does not tell whether the password was right"
+        );
         heyan::flow::accounts::reset_reviewer_password(
             d.app.state.store.as_ref(),
             "bob",

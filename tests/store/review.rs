@@ -10,9 +10,9 @@ use heyan::domain::case::{CaseStatus, PhotoKind, TransitionError};
 use heyan::domain::ids::{CaseId, ClientId, ClientKeyId, EventId, ReviewerId};
 use heyan::domain::role::Role;
 use heyan::store::{
-    ClaimOutcome, DecideOutcome, NewCase, NewClient, NewClientKey, NewDecision, NewEvent,
-    NewReviewer, NewReviewerSession, NewVerificationCode, PhotoRecord, QueueCounts, QueueQuery,
-    RedeemOutcome, Store, StoreError,
+    ClaimOutcome, DecideOutcome, LoginFailure, NewCase, NewClient, NewClientKey, NewDecision,
+    NewEvent, NewReviewer, NewReviewerSession, NewVerificationCode, PhotoRecord, QueueCounts,
+    QueueQuery, RedeemOutcome, Store, StoreError,
 };
 
 use crate::change;
@@ -203,8 +203,13 @@ pub async fn login_failures_lock_the_account_at_the_fifth_and_count_again(db: Te
     let at = now();
     let lock_until = at + Duration::minutes(15);
     for expected in 1..MAX_FAILURES {
+        let attempt = store
+            .begin_login_attempt(&id, MAX_FAILURES, at)
+            .await
+            .expect("begin");
+        assert_eq!(attempt, Some(expected));
         let failure = store
-            .record_login_failure(&id, MAX_FAILURES, lock_until, at)
+            .record_login_failure(&id, expected, MAX_FAILURES, lock_until, at)
             .await
             .expect("failure");
         assert_eq!(
@@ -214,18 +219,32 @@ pub async fn login_failures_lock_the_account_at_the_fifth_and_count_again(db: Te
         );
     }
     let fifth = store
-        .record_login_failure(&id, MAX_FAILURES, lock_until, at)
+        .begin_login_attempt(&id, MAX_FAILURES, at)
+        .await
+        .expect("begin");
+    assert_eq!(fifth, Some(MAX_FAILURES));
+    assert_eq!(
+        store
+            .begin_login_attempt(&id, MAX_FAILURES, at)
+            .await
+            .expect("begin"),
+        None,
+        "no sixth check while the fifth is still running"
+    );
+    let fifth = store
+        .record_login_failure(&id, MAX_FAILURES, MAX_FAILURES, lock_until, at)
         .await
         .expect("fifth");
     assert_eq!(
-        (fifth.failures, fifth.locked_until),
-        (0, Some(lock_until)),
-        "the fifth failure locks and the count starts again"
+        fifth.locked_until,
+        Some(lock_until),
+        "the fifth failure locks"
     );
     let stored = store.get_reviewer(&id).await.expect("get");
     assert_eq!(
         (stored.failed_logins, stored.locked_until),
-        (0, Some(lock_until))
+        (0, Some(lock_until)),
+        "and the count starts again"
     );
     let by_name = store
         .find_reviewer_by_username("li")
@@ -236,20 +255,37 @@ pub async fn login_failures_lock_the_account_at_the_fifth_and_count_again(db: Te
         (by_name.failed_logins, by_name.locked_until),
         (0, Some(lock_until))
     );
-
-    let sixth = store
-        .record_login_failure(&id, MAX_FAILURES, at + Duration::hours(1), at)
-        .await
-        .expect("sixth");
-    assert_eq!((sixth.failures, sixth.locked_until), (1, None));
     assert_eq!(
-        store.get_reviewer(&id).await.expect("get").locked_until,
-        Some(lock_until),
-        "a failure below the threshold leaves the lock alone"
+        store
+            .begin_login_attempt(&id, MAX_FAILURES, lock_until - Duration::seconds(1))
+            .await
+            .expect("begin"),
+        None,
+        "locked"
+    );
+    assert_eq!(
+        store
+            .begin_login_attempt(&id, MAX_FAILURES, lock_until)
+            .await
+            .expect("begin"),
+        Some(1),
+        "the lock ends"
     );
     assert!(matches!(
         store
-            .record_login_failure(&ReviewerId::new(), MAX_FAILURES, lock_until, at)
+            .begin_login_attempt(&ReviewerId::new(), MAX_FAILURES, at)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .record_login_failure(
+                &ReviewerId::new(),
+                MAX_FAILURES,
+                MAX_FAILURES,
+                lock_until,
+                at
+            )
             .await,
         Err(StoreError::NotFound)
     ));
@@ -263,39 +299,41 @@ pub async fn concurrent_login_failures_are_all_counted(db: TestDb) {
     let store = db.store();
     let id = reviewer_in(&store, "li").await;
     let at = now();
-    let lock_until = at + Duration::minutes(15);
+    // 22 checks at once: exactly the first five may run, each with its own number.
     let racers: Vec<_> = (0..22)
         .map(|_| {
             let (store, id) = (store.clone(), id.clone());
             tokio::spawn(async move {
                 store
-                    .record_login_failure(&id, MAX_FAILURES, lock_until, at)
+                    .begin_login_attempt(&id, MAX_FAILURES, at)
                     .await
-                    .expect("failure")
+                    .expect("begin")
             })
         })
         .collect();
-    let mut seen: BTreeMap<i32, usize> = BTreeMap::new();
-    let mut locks = 0;
+    let mut numbers = Vec::new();
     for r in racers {
-        let failure = r.await.expect("task");
-        *seen.entry(failure.failures).or_default() += 1;
-        if failure.locked_until.is_some() {
-            assert_eq!(
-                failure.failures, 0,
-                "only a locking failure reports the lock"
-            );
-            locks += 1;
-        }
+        numbers.extend(r.await.expect("task"));
     }
-    // 22 failures in a row: locks at the 5th, 10th, 15th and 20th, then 1 and 2.
-    assert_eq!(locks, 4);
+    numbers.sort();
+    assert_eq!(numbers, (1..=MAX_FAILURES).collect::<Vec<_>>());
     assert_eq!(
-        seen,
-        BTreeMap::from([(0, 4), (1, 5), (2, 5), (3, 4), (4, 4)]),
-        "every failure got its own count"
+        store.get_reviewer(&id).await.expect("get").failed_logins,
+        MAX_FAILURES
     );
-    assert_eq!(store.get_reviewer(&id).await.expect("get").failed_logins, 2);
+}
+
+/// One password check that found a wrong password, as the login flow records it.
+async fn fail_login(store: &Arc<dyn Store>, id: &ReviewerId, at: DateTime<Utc>) -> LoginFailure {
+    let attempt = store
+        .begin_login_attempt(id, MAX_FAILURES, at)
+        .await
+        .expect("begin")
+        .expect("not locked");
+    store
+        .record_login_failure(id, attempt, MAX_FAILURES, at + Duration::minutes(15), at)
+        .await
+        .expect("failure")
 }
 
 pub async fn a_successful_login_resets_the_failure_count(db: TestDb) {
@@ -303,19 +341,16 @@ pub async fn a_successful_login_resets_the_failure_count(db: TestDb) {
     let id = reviewer_in(&store, "li").await;
     let at = now();
     for _ in 0..3 {
-        store
-            .record_login_failure(&id, MAX_FAILURES, at + Duration::minutes(15), at)
-            .await
-            .expect("failure");
+        fail_login(&store, &id, at).await;
     }
     assert_eq!(store.get_reviewer(&id).await.expect("get").failed_logins, 3);
     store.record_login_success(&id, at).await.expect("success");
     assert_eq!(store.get_reviewer(&id).await.expect("get").failed_logins, 0);
-    let next = store
-        .record_login_failure(&id, MAX_FAILURES, at + Duration::minutes(15), at)
-        .await
-        .expect("failure");
-    assert_eq!(next.failures, 1, "counting starts again after a success");
+    assert_eq!(
+        fail_login(&store, &id, at).await.failures,
+        1,
+        "counting starts again after a success"
+    );
 }
 
 pub async fn a_password_reset_lifts_the_lock_and_ends_every_session(db: TestDb) {
@@ -324,10 +359,7 @@ pub async fn a_password_reset_lifts_the_lock_and_ends_every_session(db: TestDb) 
     let wang = reviewer_in(&store, "wang").await;
     let at = now();
     for _ in 0..MAX_FAILURES {
-        store
-            .record_login_failure(&li, MAX_FAILURES, at + Duration::minutes(15), at)
-            .await
-            .expect("failure");
+        fail_login(&store, &li, at).await;
     }
     for (hash, who) in [("s1", &li), ("s2", &li), ("s3", &wang)] {
         store

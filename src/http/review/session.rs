@@ -73,6 +73,7 @@ pub struct LoginResponse {
         (status = 401, description = "`invalid_credentials`", body = ErrorBody),
         (status = 403, description = "`account_disabled`", body = ErrorBody),
         (status = 423, description = "`account_locked` after 5 failures (Retry-After)", body = ErrorBody),
+        (status = 429, description = "`login_ip_limit` (attempts per address per hour) or `server_busy`; Retry-After; a busy answer counts no attempt", body = ErrorBody),
     ))]
 pub async fn login(
     State(state): State<AppState>,

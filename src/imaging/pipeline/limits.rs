@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::PipelineError;
 use super::{process_cancellable, Options, PhotoKind, Processed};
@@ -105,27 +105,58 @@ impl PhotoGate {
         result
     }
 
-    /// Runs other image work (liveness frames: decode small, find faces) on the blocking
-    /// pool under the same bounds as [`PhotoGate::process`]; `Busy` when full.
+    /// Runs other CPU-heavy work (liveness frames, face search, password hashing) on the
+    /// blocking pool under the same bounds as [`PhotoGate::process`]; `Busy` when full.
     pub async fn run<R, F>(&self, work: F) -> Result<R, PipelineError>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        self.admit()?.run(work).await
+    }
+
+    /// Takes a place in the queue now, so that a caller can learn it is `Busy` before it
+    /// counts anything against a person (a login attempt, an upload), and run the work
+    /// later with [`Admission::run`].
+    pub fn admit(&self) -> Result<Admission, PipelineError> {
         let admitted = Arc::clone(&self.admitted)
             .try_acquire_owned()
             .map_err(|_| PipelineError::Busy)?;
-        let running = Arc::clone(&self.running)
+        Ok(Admission {
+            admitted,
+            running: Arc::clone(&self.running),
+        })
+    }
+}
+
+/// A place in a [`PhotoGate`]'s queue; dropping it gives the place back.
+#[derive(Debug)]
+pub struct Admission {
+    admitted: OwnedSemaphorePermit,
+    running: Arc<Semaphore>,
+}
+
+impl Admission {
+    /// Waits for a running slot and runs `work` on the blocking pool inside the current
+    /// tracing span.
+    pub async fn run<R, F>(self, work: F) -> Result<R, PipelineError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let running = self
+            .running
             .acquire_owned()
             .await
             .map_err(|_| PipelineError::Internal("photo gate closed".into()))?;
+        let admitted = self.admitted;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _permits = (admitted, running);
             span.in_scope(work)
         })
         .await
-        .map_err(|e| PipelineError::Internal(format!("image task failed: {e}")))
+        .map_err(|e| PipelineError::Internal(format!("gated task failed: {e}")))
     }
 }
 
