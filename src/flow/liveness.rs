@@ -13,15 +13,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::app_steps::{self, AppStep};
+use super::photos::{self, FinishedPhoto};
 use super::quota::take_allowance;
-use super::{audit, photos, Actor, FlowError, Services};
+use super::{audit, Actor, FlowError, Services};
 use crate::domain::case::PhotoKind;
 use crate::domain::geo::{parse_coordinates, ShanghaiBoundary};
 use crate::domain::ids::CaseId;
 use crate::domain::liveness::LivenessAction;
 use crate::imaging::face::{detect_faces, FaceBox};
 use crate::imaging::liveness::{judge, FrameFaces, Verdict};
-use crate::imaging::pipeline::{self, LumaImage, PipelineError};
+use crate::imaging::pipeline::{self, LumaImage, PipelineError, Processed};
 use crate::pii;
 use crate::store::{CaseRecord, ConsumeOutcome, NewSingleUseToken};
 
@@ -176,11 +177,17 @@ pub async fn submit(
     actor: &Actor,
 ) -> Result<Passed, FlowError> {
     app_steps::ensure_can_capture(case, AppStep::Liveness)?;
+    // A place in the gate before the challenge is used up: a busy server costs the person
+    // nothing, and the analysis and the best frame's stamping then run in that one place.
+    let admission = svc.photo_gate.admit().map_err(|e| photos::gate_error(&e))?;
     let now = svc.clock.now();
     let actions = consume_challenge(svc, &case.id, challenge_id, now).await?;
     let grouped = group_frames(&actions, frames)?;
-    let analysed = analyse(svc, grouped.clone()).await?;
-    let verdict = judge(&analysed);
+    let opts = photos::options(svc, case, PhotoKind::Liveness);
+    let (verdict, best) = admission
+        .run(move || judge_and_stamp(grouped, &opts))
+        .await
+        .map_err(|e| photos::gate_error(&e))??;
     if !verdict.passed() {
         audit::record(
             svc.store.as_ref(),
@@ -193,11 +200,21 @@ pub async fn submit(
         .await?;
         return Err(failed(&verdict));
     }
-    let (action_index, frame_index) = verdict.best_frame().ok_or_else(|| {
+    let (action_index, frame_index, processed) = best.ok_or_else(|| {
         FlowError::Internal(anyhow::anyhow!("a passed verdict names no best frame"))
     })?;
-    let best = Arc::clone(&grouped[action_index].1[frame_index]);
-    let photo = photos::stamp_and_keep(svc, case, PhotoKind::Liveness, best).await?;
+    let photo = photos::keep(
+        svc,
+        &case.id,
+        FinishedPhoto {
+            kind: PhotoKind::Liveness,
+            width: processed.width,
+            height: processed.height,
+            original_sha256: processed.original_sha256,
+            jpeg: processed.jpeg,
+        },
+    )
+    .await?;
     let summary = json!({
         "actions": verdict.summary(),
         "best_frame": { "action": actions[action_index], "frame": frame_index },
@@ -288,32 +305,44 @@ fn group_frames(actions: &[LivenessAction], frames: Vec<Frame>) -> Result<Groupe
         .collect()
 }
 
-/// Decodes every frame small and finds its faces, off the async workers.
-async fn analyse(svc: &Services, grouped: Grouped) -> Result<Vec<FrameFaces>, FlowError> {
-    let opts = photos::frame_options();
-    let work = move || -> Result<Vec<FrameFaces>, FlowError> {
-        let mut analysed = Vec::new();
-        for (action, frames) in grouped {
-            let mut faces = Vec::with_capacity(frames.len());
-            let mut frame_sizes = Vec::with_capacity(frames.len());
-            for (index, bytes) in frames.iter().enumerate() {
-                let luma = pipeline::luma_preview(bytes, &opts, ANALYSIS_LONG_EDGE)
-                    .map_err(|e| frame_unreadable(action, index, &e))?;
-                faces.push(faces_of(&luma));
-                frame_sizes.push((luma.width, luma.height));
-            }
-            analysed.push(FrameFaces {
-                action,
-                faces,
-                frame_sizes,
-            });
-        }
-        Ok(analysed)
+/// The best frame of a passed challenge, stamped: which action, which frame, the result.
+type BestFrame = Option<(usize, usize, Processed)>;
+
+/// Finds the faces of every frame, judges them and, when they pass, runs the best frame
+/// through the pipeline: all the CPU work of a submission, for one place in the gate.
+fn judge_and_stamp(
+    grouped: Grouped,
+    opts: &pipeline::Options,
+) -> Result<(Verdict, BestFrame), FlowError> {
+    let analysed = analyse(&grouped, opts)?;
+    let verdict = judge(&analysed);
+    let Some((action, frame)) = verdict.best_frame().filter(|_| verdict.passed()) else {
+        return Ok((verdict, None));
     };
-    svc.photo_gate
-        .run(work)
-        .await
-        .map_err(|e| photos::gate_error(&e))?
+    let processed = pipeline::process(&grouped[action].1[frame], pipeline::PhotoKind::Frame, opts)
+        .map_err(|e| photos::refused(PhotoKind::Liveness, &e))?;
+    Ok((verdict, Some((action, frame, processed))))
+}
+
+/// Decodes every frame small and finds its faces.
+fn analyse(grouped: &Grouped, opts: &pipeline::Options) -> Result<Vec<FrameFaces>, FlowError> {
+    let mut analysed = Vec::new();
+    for (action, frames) in grouped {
+        let mut faces = Vec::with_capacity(frames.len());
+        let mut frame_sizes = Vec::with_capacity(frames.len());
+        for (index, bytes) in frames.iter().enumerate() {
+            let luma = pipeline::luma_preview(bytes, opts, ANALYSIS_LONG_EDGE)
+                .map_err(|e| frame_unreadable(*action, index, &e))?;
+            faces.push(faces_of(&luma));
+            frame_sizes.push((luma.width, luma.height));
+        }
+        analysed.push(FrameFaces {
+            action: *action,
+            faces,
+            frame_sizes,
+        });
+    }
+    Ok(analysed)
 }
 
 fn faces_of(luma: &LumaImage) -> Vec<FaceBox> {

@@ -14,7 +14,7 @@ use crate::blob::{BlobError, BlobId};
 use crate::domain::case::PhotoKind;
 use crate::domain::ids::{CaseId, ClientId};
 use crate::imaging::face::detect_faces;
-use crate::imaging::pipeline::{self, PipelineError, Processed};
+use crate::imaging::pipeline::{self, Admission, PipelineError, Processed};
 use crate::store::{CaseRecord, PhotoRecord};
 
 /// Uploads one case may make per photo kind (per round: a rejection starts a new one).
@@ -35,6 +35,8 @@ pub async fn upload(
         return Err(FlowError::NotFound);
     }
     app_steps::ensure_can_capture(case, AppStep::of_photo(kind))?;
+    // A place in the gate before the allowance: a busy server costs the person nothing.
+    let admission = svc.photo_gate.admit().map_err(|e| gate_error(&e))?;
     let what = format!("upload_{}", kind.as_str());
     take_allowance(
         svc,
@@ -44,7 +46,7 @@ pub async fn upload(
         "upload_limit_reached",
     )
     .await?;
-    let record = stamp_and_keep(svc, case, kind, bytes).await?;
+    let record = stamp_and_keep(svc, case, kind, bytes, admission).await?;
     audit::record(
         svc.store.as_ref(),
         actor,
@@ -61,22 +63,25 @@ pub async fn upload(
     Ok(record)
 }
 
-/// Runs the pipeline on an upload (and the face check on a handheld photo), then keeps
-/// the stamped JPEG.
-pub(super) async fn stamp_and_keep(
+/// Runs the pipeline on an upload (and the face check on a handheld photo) in the place
+/// `admission` holds in the CPU gate, then keeps the stamped JPEG.
+async fn stamp_and_keep(
     svc: &Services,
     case: &CaseRecord,
     kind: PhotoKind,
     bytes: Arc<[u8]>,
+    admission: Admission,
 ) -> Result<PhotoRecord, FlowError> {
     let opts = Arc::new(options(svc, case, kind));
-    let processed = svc
-        .photo_gate
-        .process(bytes, pipeline_kind(kind), opts)
+    let wants_face = kind == PhotoKind::Handheld;
+    let (processed, has_face) = admission
+        .process_then(bytes, pipeline_kind(kind), opts, move |p| {
+            !wants_face || has_face(p)
+        })
         .await
         .map_err(|e| refused(kind, &e))?;
-    if kind == PhotoKind::Handheld {
-        ensure_face(&processed)?;
+    if !has_face {
+        return Err(no_face());
     }
     let photo = FinishedPhoto {
         kind,
@@ -128,21 +133,25 @@ fn pipeline_kind(kind: PhotoKind) -> pipeline::PhotoKind {
     }
 }
 
-fn ensure_face(processed: &Processed) -> Result<(), FlowError> {
+/// Whether the processed photo shows a face (CPU-heavy: run it inside the gate).
+fn has_face(processed: &Processed) -> bool {
     let luma = &processed.luma;
-    if detect_faces(&luma.pixels, luma.width, luma.height).is_empty() {
-        return Err(FlowError::Retake {
-            code: "no_face",
-            message_zh: "照片中未检测到人脸，请手持身份证正对镜头、露出面部后重新拍摄".into(),
-            message_en: "No face found; hold your ID card, face the camera with your face uncovered, and retake".into(),
-            fields: vec![("photo".into(), "no_face".into())],
-        });
+    !detect_faces(&luma.pixels, luma.width, luma.height).is_empty()
+}
+
+fn no_face() -> FlowError {
+    FlowError::Retake {
+        code: "no_face",
+        message_zh: "照片中未检测到人脸，请手持身份证正对镜头、露出面部后重新拍摄".into(),
+        message_en:
+            "No face found; hold your ID card, face the camera with your face uncovered, and retake"
+                .into(),
+        fields: vec![("photo".into(), "no_face".into())],
     }
-    Ok(())
 }
 
 /// A pipeline refusal as a retake hint; overload and faults are not the person's doing.
-fn refused(kind: PhotoKind, err: &PipelineError) -> FlowError {
+pub(super) fn refused(kind: PhotoKind, err: &PipelineError) -> FlowError {
     match err {
         e if e.is_refusal() => FlowError::Retake {
             code: e.code(),

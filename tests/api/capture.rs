@@ -24,6 +24,7 @@ crate::on_both_databases!(crate::capture::cases =>
     refused_photos_say_why_and_leave_nothing_stored,
     a_retake_replaces_the_photo_and_deletes_the_old_blob,
     per_case_allowances_end_in_a_429,
+    a_busy_server_costs_no_upload_and_no_challenge,
 );
 
 /// People's Square (WGS-84).
@@ -568,6 +569,33 @@ pub mod cases {
             .as_str()
             .is_some_and(|m| m.contains("备案服务商")));
         assert!(r.case_row().await.progress.handheld_at.is_none());
+    }
+
+    pub async fn a_busy_server_costs_no_upload_and_no_challenge(db: TestDb) {
+        let r = ready(db).await;
+        r.pass_liveness().await;
+        // Every place in the CPU gate taken, as by other people's uploads.
+        let gate = &r.phone.app.state.services.photo_gate;
+        let held: Vec<_> = std::iter::from_fn(|| gate.admit().ok()).collect();
+        assert!(!held.is_empty());
+
+        // More busy answers than the allowance of uploads: none of them is counted.
+        for _ in 0..(heyan::flow::photos::MAX_UPLOADS_PER_KIND + 2) {
+            let busy = r.put_photo("handheld", sample("handheld-sample.jpg")).await;
+            assert!(busy.headers().contains_key("retry-after"));
+            assert_error(busy, 429, "photo_busy").await;
+        }
+        let challenge = r.challenge().await;
+        let actions = actions_of(&challenge);
+        let good = |a| samples::liveness_frames(a, 4);
+        let busy = r.send_frames(&challenge, &actions, good).await;
+        assert_error(busy, 429, "photo_busy").await;
+
+        drop(held);
+        let passed = r.send_frames(&challenge, &actions, good).await;
+        assert_eq!(passed.status(), 200, "the same challenge still works");
+        let stored = r.put_photo("handheld", sample("handheld-sample.jpg")).await;
+        assert_eq!(stored.status(), 200, "the uploads were not used up");
     }
 }
 

@@ -84,25 +84,11 @@ impl PhotoGate {
         kind: PhotoKind,
         opts: Arc<Options>,
     ) -> Result<Processed, PipelineError> {
-        let admitted = Arc::clone(&self.admitted)
-            .try_acquire_owned()
-            .map_err(|_| PipelineError::Busy)?;
-        let running = Arc::clone(&self.running)
-            .acquire_owned()
-            .await
-            .map_err(|_| PipelineError::Internal("photo gate closed".into()))?;
-        let cancel = CancelFlag::new();
-        let guard = CancelOnDrop(cancel.clone());
-        let span = tracing::Span::current();
-        let task = tokio::task::spawn_blocking(move || {
-            let _permits = (admitted, running);
-            span.in_scope(|| process_cancellable(&input, kind, &opts, &cancel))
-        });
-        let result = task
-            .await
-            .map_err(|e| PipelineError::Internal(format!("pipeline task failed: {e}")))?;
-        drop(guard);
-        result
+        let (processed, ()) = self
+            .admit()?
+            .process_then(input, kind, opts, |_| ())
+            .await?;
+        Ok(processed)
     }
 
     /// Runs other CPU-heavy work (liveness frames, face search, password hashing) on the
@@ -137,6 +123,45 @@ pub struct Admission {
 }
 
 impl Admission {
+    /// Runs [`process`](super::process) and then `then` on its result (a face search on
+    /// the preview, say) in one blocking task, so all of it is bounded by the gate.
+    /// Dropping the returned future (the client disconnected) cancels the pipeline at its
+    /// next stage; the permits are held until the blocking work has really stopped.
+    pub async fn process_then<R, F>(
+        self,
+        input: Arc<[u8]>,
+        kind: PhotoKind,
+        opts: Arc<Options>,
+        then: F,
+    ) -> Result<(Processed, R), PipelineError>
+    where
+        F: FnOnce(&Processed) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let running = Arc::clone(&self.running)
+            .acquire_owned()
+            .await
+            .map_err(|_| PipelineError::Internal("photo gate closed".into()))?;
+        let admitted = self.admitted;
+        let cancel = CancelFlag::new();
+        let guard = CancelOnDrop(cancel.clone());
+        let span = tracing::Span::current();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, running);
+            span.in_scope(|| {
+                let processed = process_cancellable(&input, kind, &opts, &cancel)?;
+                cancel.check()?;
+                let extra = then(&processed);
+                Ok((processed, extra))
+            })
+        });
+        let result = task
+            .await
+            .map_err(|e| PipelineError::Internal(format!("pipeline task failed: {e}")))?;
+        drop(guard);
+        result
+    }
+
     /// Waits for a running slot and runs `work` on the blocking pool inside the current
     /// tracing span.
     pub async fn run<R, F>(self, work: F) -> Result<R, PipelineError>
@@ -144,8 +169,7 @@ impl Admission {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let running = self
-            .running
+        let running = Arc::clone(&self.running)
             .acquire_owned()
             .await
             .map_err(|_| PipelineError::Internal("photo gate closed".into()))?;

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 pub use error::{PipelineError, SeenFormat};
-pub use limits::{CancelFlag, PhotoGate};
+pub use limits::{Admission, CancelFlag, PhotoGate};
 pub use quality::{QualityReport, Thresholds};
 pub use sniff::Format;
 
