@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::reference::SettingDoc;
@@ -24,6 +25,9 @@ pub struct ServerSettings {
     /// `HEYAN_SERVER__SHUTDOWN_GRACE_SECS`: how long in-flight requests may run after
     /// SIGTERM/Ctrl-C before the process exits anyway. Default 10.
     pub shutdown_grace_secs: u64,
+    /// `HEYAN_SERVER__TRUSTED_PROXIES`: networks (CIDR) of the reverse proxies in front of
+    /// heyan, whose `Forwarded`/`X-Forwarded-For` headers name the client. Default none.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// The settings reference's line for each `[server]` setting (docs/configuration.md).
@@ -33,6 +37,7 @@ pub(super) const DOCS: &[SettingDoc] = &[
     SettingDoc::new("request_timeout_secs", "A request still running after this many seconds is answered 503 `request_timeout`; at least 1."),
     SettingDoc::new("json_body_limit_bytes", "Largest JSON request body, at least 1024; upload routes set their own, larger limit."),
     SettingDoc::new("shutdown_grace_secs", "Seconds that requests in flight may still run after SIGTERM or Ctrl-C."),
+    SettingDoc::new("trusted_proxies", "Networks (CIDR, e.g. `[\"10.0.0.0/8\"]`) of the reverse proxies in front of heyan; only their `Forwarded`/`X-Forwarded-For` headers are believed. Per-address limits then count the client behind them (IPv6 by /64)."),
 ];
 
 impl Default for ServerSettings {
@@ -43,6 +48,7 @@ impl Default for ServerSettings {
             request_timeout_secs: 30,
             json_body_limit_bytes: 64 * 1024,
             shutdown_grace_secs: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -60,7 +60,7 @@ pub async fn send_sms_code(
     let policy = &svc.settings.app;
     let now = svc.clock.now();
     let phone = phone_hmac(svc, mobile);
-    let ip_key = format!("sms_ip:{}", ip.unwrap_or("unknown"));
+    let ip_key = format!("sms_ip:{}", quota::address_key(ip));
     quota::take(
         svc.store.as_ref(),
         &ip_key,

@@ -30,6 +30,19 @@ pub async fn take(
     Ok(())
 }
 
+/// The part of a client address a per-address limit counts: an IPv4 address whole, an
+/// IPv6 address by its /64 (one subscriber's network: its hosts pick addresses freely).
+pub fn address_key(ip: Option<&str>) -> String {
+    match ip.map(str::parse::<std::net::IpAddr>) {
+        Some(Ok(std::net::IpAddr::V6(v6))) => {
+            let net = ipnet::Ipv6Net::new(v6, 64).map_or(v6, |n| n.network());
+            format!("{net}/64")
+        }
+        Some(Ok(v4)) => v4.to_string(),
+        Some(Err(_)) | None => "unknown".to_owned(),
+    }
+}
+
 /// Names the quota a `take` refused (`sms_ip_limit`, `login_ip_limit`…) for the client.
 pub fn relabel(err: FlowError, code: &'static str) -> FlowError {
     match err {
@@ -62,4 +75,24 @@ pub async fn take_allowance(
         return Err(FlowError::Exhausted(code));
     }
     Ok(used)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        assert_eq!(address_key(Some("203.0.113.5")), "203.0.113.5");
+        assert_eq!(address_key(Some("2001:db8::1")), "2001:db8::/64");
+        assert_eq!(
+            address_key(Some("2001:db8::1")),
+            address_key(Some("2001:db8::ffff:2"))
+        );
+        assert_ne!(
+            address_key(Some("2001:db8::1")),
+            address_key(Some("2001:db8:0:1::1"))
+        );
+        assert_eq!(address_key(None), "unknown");
+    }
 }

@@ -44,7 +44,7 @@ pub async fn login(
     ip: Option<String>,
 ) -> Result<LoggedIn, FlowError> {
     let now = svc.clock.now();
-    let ip_key = format!("login_ip:{}", ip.as_deref().unwrap_or("unknown"));
+    let ip_key = format!("login_ip:{}", quota::address_key(ip.as_deref()));
     quota::take(
         svc.store.as_ref(),
         &ip_key,

@@ -99,10 +99,12 @@ pub fn router(state: AppState) -> Router {
     let (routes, spec) = routes();
     let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
     let json_limit = state.settings.server.json_body_limit_bytes;
+    let proxies = caller::TrustedProxies::new(state.settings.server.trusted_proxies.clone());
     let routes = routes
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(Extension(Arc::new(spec)));
+        .layer(Extension(Arc::new(spec)))
+        .layer(Extension(proxies));
     with_middleware(routes, timeout, json_limit).with_state(state)
 }
 

@@ -22,6 +22,8 @@ crate::on_both_databases!(crate::app::cases =>
     sessions_end_when_idle_and_at_their_absolute_limit,
     consent_is_recorded_only_for_the_current_text,
     a_provider_outage_is_a_503_that_does_not_count,
+    per_address_limits_count_the_client_behind_a_trusted_proxy,
+    forwarding_headers_from_anyone_else_are_ignored,
 );
 
 pub const MOBILE: &str = "13812345678";
@@ -61,6 +63,17 @@ impl Phone {
     pub async fn request_sms(&self, mobile: &str) -> reqwest::Response {
         self.app
             .request(Method::POST, "/app/v1/sms")
+            .json(&json!({ "mobile": mobile }))
+            .send()
+            .await
+            .expect("sent")
+    }
+
+    /// Asks for a code through a proxy that says the client is `forwarded_for`.
+    pub async fn request_sms_from(&self, mobile: &str, forwarded_for: &str) -> reqwest::Response {
+        self.app
+            .request(Method::POST, "/app/v1/sms")
+            .header("x-forwarded-for", forwarded_for)
             .json(&json!({ "mobile": mobile }))
             .send()
             .await
@@ -313,5 +326,65 @@ pub mod cases {
         let again = phone.request_sms(MOBILE).await;
         assert_eq!(again.status(), 202, "the failed send started no cooldown");
         assert_eq!(phone.codes().len(), 1);
+    }
+
+    pub async fn per_address_limits_count_the_client_behind_a_trusted_proxy(db: TestDb) {
+        let phone = start(db, |s| {
+            s.app.sms_per_ip_per_hour = 2;
+            s.server.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
+        })
+        .await;
+        let mut n = 0;
+        let mut ask = |from: &'static str| {
+            n += 1;
+            let mobile = format!("139{n:08}");
+            let phone = &phone;
+            async move { phone.request_sms_from(&mobile, from).await }
+        };
+        for from in ["203.0.113.5", "203.0.113.5", "198.51.100.7"] {
+            assert_eq!(ask(from).await.status(), 202, "{from}");
+        }
+        assert_error(ask("203.0.113.5").await, 429, "sms_ip_limit").await;
+        // IPv6 clients count by their /64.
+        for from in ["2001:db8::1", "2001:db8::2", "2001:db8:0:1::1"] {
+            assert_eq!(ask(from).await.status(), 202, "{from}");
+        }
+        assert_error(ask("2001:db8::3").await, 429, "sms_ip_limit").await;
+        // The audit log names the client, not the proxy.
+        assert_eq!(
+            phone.request_sms_from(MOBILE, "192.0.2.44").await.status(),
+            202
+        );
+        let signed_in = phone
+            .app
+            .request(Method::POST, "/app/v1/sessions")
+            .header("x-forwarded-for", "192.0.2.44")
+            .json(&json!({ "mobile": MOBILE, "code": phone.last_code() }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(signed_in.status(), 201);
+        let verified: Vec<_> = phone
+            .app
+            .state
+            .store
+            .list_audit(None, 0, 1000)
+            .await
+            .expect("audit")
+            .into_iter()
+            .filter(|e| e.entry.action == "app.phone_verified")
+            .map(|e| e.entry.ip)
+            .collect();
+        assert_eq!(verified, [Some("192.0.2.44".to_owned())]);
+    }
+
+    pub async fn forwarding_headers_from_anyone_else_are_ignored(db: TestDb) {
+        let phone = start(db, |s| s.app.sms_per_ip_per_hour = 2).await;
+        for (n, from) in ["203.0.113.1", "203.0.113.2"].into_iter().enumerate() {
+            let mobile = format!("1390000000{n}");
+            assert_eq!(phone.request_sms_from(&mobile, from).await.status(), 202);
+        }
+        let spoofed = phone.request_sms_from("13900000009", "203.0.113.3").await;
+        assert_error(spoofed, 429, "sms_ip_limit").await;
     }
 }
