@@ -6,6 +6,7 @@ use crate::domain::case::{CaseStatus, PhotoKind};
 use crate::store::CaseRecord;
 
 use super::FlowError;
+use crate::error_code::{ErrorCode, ErrorFacts};
 
 /// One step of the App check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -121,11 +122,18 @@ pub fn missing_for_completion(case: &CaseRecord) -> Vec<AppStep> {
 pub fn ensure_can_capture(case: &CaseRecord, step: AppStep) -> Result<(), FlowError> {
     ensure_open_to_app(case)?;
     if !AppStep::Consent.is_done(case) {
-        return Err(FlowError::Forbidden("consent_required"));
+        return Err(ErrorCode::ConsentRequired.into());
     }
     let mut earlier = AppStep::ALL.into_iter().take_while(|s| *s != step);
     match earlier.find(|s| !s.is_done(case)) {
-        Some(next) => Err(FlowError::OutOfOrder { next }),
+        Some(next) => {
+            let facts = ErrorFacts {
+                steps: vec![next],
+                ..ErrorFacts::default()
+            };
+            let facts = facts.with_field("next_step", next.as_str());
+            Err(FlowError::refused(ErrorCode::StepOutOfOrder, facts))
+        }
         None => Ok(()),
     }
 }
@@ -136,6 +144,6 @@ pub fn ensure_open_to_app(case: &CaseRecord) -> Result<(), FlowError> {
     case.status.can_show_qr()?;
     match case.status {
         CaseStatus::AwaitingApp | CaseStatus::Rejected => Ok(()),
-        _ => Err(FlowError::Conflict("app_steps_closed")),
+        _ => Err(ErrorCode::AppStepsClosed.into()),
     }
 }

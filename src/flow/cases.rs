@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{audit, photos, webhooks, Actor, FlowError, Services};
 use crate::domain::case::{eligibility, CaseStatus, Registration, Transition, Website};
 use crate::domain::ids::{CaseId, ClientId};
+use crate::error_code::ErrorCode;
 use crate::pii;
 use crate::secrets::Keyring;
 use crate::store::{CaseRecord, NewCase, StoreError, WebsiteRecord};
@@ -57,7 +58,7 @@ pub async fn register(
     match svc.store.insert_case(&new_case).await {
         Ok(()) => {}
         // Two registrations of one filing raced; the other one won.
-        Err(StoreError::Conflict("filing_id_taken")) => {
+        Err(StoreError::Conflict(ErrorCode::FilingIdTaken)) => {
             let existing = svc
                 .store
                 .find_case_by_filing_id(client, reg.filing_id.as_str())

@@ -7,6 +7,7 @@ use super::{app_steps, audit, cases, webhooks, Actor, FlowError, Services};
 use crate::domain::case::{CaseStatus, Transition};
 use crate::domain::ids::{CaseId, ClientId};
 use crate::domain::verification_code::VerificationCode;
+use crate::error_code::{ErrorCode, ErrorFacts};
 use crate::pii;
 use crate::store::{CaseRecord, ChangeRecord, NewVerificationCode, PhotoRecord, RedeemOutcome};
 
@@ -35,7 +36,14 @@ pub async fn complete(
     }
     let missing = app_steps::missing_for_completion(case);
     if !missing.is_empty() {
-        return Err(FlowError::StepsMissing(missing));
+        let facts = missing.iter().fold(ErrorFacts::default(), |facts, step| {
+            facts.with_field("missing_steps", step.as_str())
+        });
+        let facts = ErrorFacts {
+            steps: missing,
+            ..facts
+        };
+        return Err(FlowError::refused(ErrorCode::StepsMissing, facts));
     }
     issue(svc, case, actor).await
 }
@@ -105,9 +113,10 @@ pub async fn redeem(
     case.status.can_redeem()?;
     let now = svc.clock.now();
     if let Some(until) = case.redeem_locked_until.filter(|u| *u > now) {
-        return Err(FlowError::Locked {
-            retry_after_secs: (until - now).num_seconds().max(1).unsigned_abs(),
-        });
+        return Err(FlowError::retry_later(
+            ErrorCode::TooManyAttempts,
+            (until - now).num_seconds().max(1).unsigned_abs(),
+        ));
     }
     let change = audit::change(actor, Transition::Redeem, case_id, json!({}), now, None);
     let outcome = match VerificationCode::parse(typed) {
@@ -121,8 +130,8 @@ pub async fn redeem(
             let photos = svc.store.list_photos(case_id).await?;
             Ok(Manifest { case, photos })
         }
-        RedeemOutcome::AlreadyUsed => Err(FlowError::Conflict("code_already_used")),
-        RedeemOutcome::Expired => Err(FlowError::Conflict("code_expired")),
+        RedeemOutcome::AlreadyUsed => Err(ErrorCode::CodeAlreadyUsed.into()),
+        RedeemOutcome::Expired => Err(ErrorCode::CodeExpired.into()),
         RedeemOutcome::Wrong => Err(count_failure(svc, &case, actor).await?),
     }
 }
@@ -180,13 +189,11 @@ async fn count_failure(
         svc.store
             .lock_redemption(&case.id, now + lockout, now)
             .await?;
-        return Ok(FlowError::Locked {
-            retry_after_secs: lockout.num_seconds().unsigned_abs(),
-        });
+        return Ok(FlowError::retry_later(
+            ErrorCode::TooManyAttempts,
+            lockout.num_seconds().unsigned_abs(),
+        ));
     }
-    Ok(FlowError::Invalid {
-        field: "code".into(),
-        code: "code_invalid",
-        message: format!("{} attempts left", max - failures),
-    })
+    let left = u32::try_from(max - failures).unwrap_or(0);
+    Ok(FlowError::wrong_code(ErrorCode::CodeInvalid, left))
 }

@@ -13,6 +13,7 @@ use super::{audit, cases, Actor, FlowError, Services};
 use crate::blob::{BlobError, BlobId};
 use crate::domain::case::PhotoKind;
 use crate::domain::ids::{CaseId, ClientId};
+use crate::error_code::{ErrorCode, ErrorFacts};
 use crate::imaging::face::detect_faces;
 use crate::imaging::pipeline::{self, PipelineError, Processed};
 use crate::store::{CaseRecord, PhotoRecord};
@@ -41,7 +42,7 @@ pub async fn upload(
         case,
         &what,
         MAX_UPLOADS_PER_KIND,
-        "upload_limit_reached",
+        ErrorCode::UploadLimitReached,
     )
     .await?;
     let record = stamp_and_keep(svc, case, kind, bytes).await?;
@@ -143,12 +144,9 @@ fn pipeline_kind(kind: PhotoKind) -> pipeline::PhotoKind {
 fn ensure_face(processed: &Processed) -> Result<(), FlowError> {
     let luma = &processed.luma;
     if detect_faces(&luma.pixels, luma.width, luma.height).is_empty() {
-        return Err(FlowError::Retake {
-            code: "no_face",
-            message_zh: "照片中未检测到人脸，请手持身份证正对镜头、露出面部后重新拍摄".into(),
-            message_en: "No face found; hold your ID card, face the camera with your face uncovered, and retake".into(),
-            fields: vec![("photo".into(), "no_face".into())],
-        });
+        let code = ErrorCode::NoFace;
+        let facts = ErrorFacts::default().with_field("photo", code.as_str());
+        return Err(FlowError::refused(code, facts));
     }
     Ok(())
 }
@@ -156,12 +154,10 @@ fn ensure_face(processed: &Processed) -> Result<(), FlowError> {
 /// A pipeline refusal as a retake hint; overload and faults are not the person's doing.
 fn refused(kind: PhotoKind, err: &PipelineError) -> FlowError {
     match err {
-        e if e.is_refusal() => FlowError::Retake {
-            code: e.code(),
-            message_zh: format!("{}，请重新拍摄", e.hint_zh().trim_end_matches(['。', '，'])),
-            message_en: format!("{}; please retake", e.hint_en().trim_end_matches('.')),
-            fields: vec![(kind.as_str().into(), e.code().into())],
-        },
+        e if e.is_refusal() => FlowError::refused(
+            e.code(),
+            e.facts().with_field(kind.as_str(), e.code().as_str()),
+        ),
         e => gate_error(e),
     }
 }
@@ -169,10 +165,7 @@ fn refused(kind: PhotoKind, err: &PipelineError) -> FlowError {
 /// Overload asks the App to retry shortly; anything else is our fault.
 pub(super) fn gate_error(err: &PipelineError) -> FlowError {
     match err {
-        PipelineError::Busy => FlowError::RateLimited {
-            code: "photo_busy",
-            retry_after_secs: 5,
-        },
+        PipelineError::Busy => FlowError::retry_later(ErrorCode::PhotoBusy, 5),
         e => FlowError::Internal(anyhow::anyhow!("image work: {e}")),
     }
 }

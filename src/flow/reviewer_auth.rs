@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::{app_auth::token_hash, audit, Actor, FlowError, Services};
+use crate::error_code::ErrorCode;
 use crate::store::{NewReviewerSession, Reviewer, ReviewerSession};
 
 /// A new session: the token (shown once) and the CSRF token the console echoes.
@@ -60,7 +61,7 @@ pub async fn login(
             now,
         )
         .await?;
-        return Err(FlowError::Unauthenticated("invalid_credentials"));
+        return Err(FlowError::from(ErrorCode::InvalidCredentials));
     };
     let actor = Actor {
         kind: "reviewer",
@@ -90,7 +91,7 @@ pub async fn login(
             now,
         )
         .await?;
-        return Err(FlowError::Forbidden("account_disabled"));
+        return Err(ErrorCode::AccountDisabled.into());
     }
     svc.store.record_login_success(&reviewer.id, now).await?;
     let session = start_session(svc, &reviewer, now).await?;
@@ -131,13 +132,14 @@ async fn failed(
         .await?;
         return Ok(locked(until, now));
     }
-    Ok(FlowError::Unauthenticated("invalid_credentials"))
+    Ok(FlowError::from(ErrorCode::InvalidCredentials))
 }
 
 fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> FlowError {
-    FlowError::AccountLocked {
-        retry_after_secs: (until - now).num_seconds().max(1).unsigned_abs(),
-    }
+    FlowError::retry_later(
+        ErrorCode::AccountLocked,
+        (until - now).num_seconds().max(1).unsigned_abs(),
+    )
 }
 
 async fn start_session(
@@ -172,7 +174,7 @@ pub async fn authenticate(svc: &Services, token: &str) -> Result<SignedIn, FlowE
         .store
         .find_reviewer_session(&hash)
         .await?
-        .ok_or(FlowError::Unauthenticated("login_required"))?;
+        .ok_or(FlowError::from(ErrorCode::LoginRequired))?;
     let now = svc.clock.now();
     let idle = Duration::minutes(i64::from(svc.settings.review.session_idle_minutes));
     if !super::session_is_live(
@@ -182,11 +184,11 @@ pub async fn authenticate(svc: &Services, token: &str) -> Result<SignedIn, FlowE
         idle,
         now,
     ) {
-        return Err(FlowError::Unauthenticated("login_required"));
+        return Err(FlowError::from(ErrorCode::LoginRequired));
     }
     let reviewer = svc.store.get_reviewer(&session.reviewer_id).await?;
     if reviewer.disabled_at.is_some() {
-        return Err(FlowError::Unauthenticated("login_required"));
+        return Err(FlowError::from(ErrorCode::LoginRequired));
     }
     svc.store.touch_reviewer_session(&hash, now).await?;
     Ok(SignedIn {

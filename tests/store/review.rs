@@ -420,7 +420,9 @@ pub async fn reviewer_sessions_are_found_touched_and_revoked(db: TestDb) {
     store.start_reviewer_session(&new).await.expect("start");
     assert!(matches!(
         store.start_reviewer_session(&new).await,
-        Err(StoreError::Conflict("session_exists"))
+        Err(StoreError::Conflict(
+            heyan::error_code::ErrorCode::SessionExists
+        ))
     ));
 
     let found = store
@@ -1039,7 +1041,7 @@ async fn decided_case(
         .await
         .expect("claim");
     assert_eq!(
-        decide(&store, &decision(&case, reviewer, approved, at), None)
+        decide(store, &decision(&case, reviewer, approved, at), None)
             .await
             .expect("decide"),
         DecideOutcome::Decided

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::auth::AppUser;
 use super::session::{current_case_response, AppCaseResponse};
 use crate::domain::liveness::LivenessAction;
+use crate::error_code::ErrorCode;
 use crate::flow::liveness::{self, Frame, ReportedLocation, MAX_FRAMES, MIN_FRAMES};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, AppMultipart, AppPath};
@@ -93,13 +94,7 @@ pub async fn start_challenge(
     AppJson(body): AppJson<ChallengeRequest>,
 ) -> ApiResult<(StatusCode, Json<ChallengeResponse>)> {
     let (Some(latitude), Some(longitude)) = (body.latitude, body.longitude) else {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "location_required",
-            "请允许 App 获取位置信息：核验须在上海市范围内进行",
-            "Allow the App to read your location: the check must be done in Shanghai",
-        )
-        .with_field("location", "required"));
+        return Err(ApiError::new(ErrorCode::LocationRequired).with_field("location", "required"));
     };
     let location = ReportedLocation {
         latitude,
@@ -156,24 +151,13 @@ pub async fn submit_frames(
     while let Some(field) = multipart.next_field().await? {
         let name = field.name().unwrap_or_default().to_owned();
         let Some(action) = LivenessAction::parse(&name) else {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_part",
-                "上传内容包含无法识别的部分",
-                "A part is not named after a liveness action",
-            )
-            .with_field(
+            return Err(ApiError::new(ErrorCode::UnknownPart).with_field(
                 if name.is_empty() { "part".into() } else { name },
                 "unknown",
             ));
         };
         if frames.len() >= MAX_FRAMES * LivenessAction::ALL.len() {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "frame_count",
-                "上传的画面过多，请重新开始本人核验",
-                "Too many frames; start the liveness check again",
-            ));
+            return Err(liveness::frames_refused(ErrorCode::FrameCount, action).into());
         }
         let bytes = field.bytes().await?;
         frames.push(Frame {

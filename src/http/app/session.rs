@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::auth::AppUser;
 use crate::domain::MobileNumber;
+use crate::error_code::ErrorCode;
 use crate::flow::app_auth;
 use crate::flow::app_steps::{self, AppStep};
 use crate::http::caller::ClientAddr;
@@ -141,15 +142,8 @@ pub(super) async fn case_json(
 }
 
 fn parse_mobile(raw: &str) -> ApiResult<MobileNumber> {
-    MobileNumber::parse(raw).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_mobile",
-            "请输入备案时填写的 11 位手机号",
-            "Enter the 11-digit mobile number given in the filing",
-        )
-        .with_field("mobile", e.code())
-    })
+    MobileNumber::parse(raw)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidMobile).with_field("mobile", e.code()))
 }
 
 /// Ask for an SMS code. The answer is the same whether or not the number is registered.

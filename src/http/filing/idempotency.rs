@@ -10,6 +10,7 @@ use chrono::Duration;
 use sha2::{Digest, Sha256};
 
 use super::auth::FilingClient;
+use crate::error_code::ErrorCode;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use crate::store::{IdempotencyStart, IdempotencyState};
@@ -49,19 +50,10 @@ where
     {
         IdempotencyState::Fresh => run_and_keep(state, client, &key, handler).await,
         IdempotencyState::Replay { status, body } => Ok(replay(status, &body)),
-        IdempotencyState::Mismatch => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "该 Idempotency-Key 已用于另一个请求",
-            "This Idempotency-Key was used for a different request",
-        )),
-        IdempotencyState::InProgress => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_in_progress",
-            "使用该 Idempotency-Key 的请求仍在处理中",
-            "A request with this Idempotency-Key is still being processed",
-        )
-        .retry_after(1)),
+        IdempotencyState::Mismatch => Err(ApiError::new(ErrorCode::IdempotencyKeyReused)),
+        IdempotencyState::InProgress => {
+            Err(ApiError::new(ErrorCode::IdempotencyInProgress).retry_after(1))
+        }
     }
 }
 
@@ -76,12 +68,7 @@ fn key_of(headers: &HeaderMap) -> ApiResult<Option<String>> {
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
     match key {
         Some(k) => Ok(Some(k.to_owned())),
-        None => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_idempotency_key",
-            "Idempotency-Key 须为 1–255 个可见 ASCII 字符",
-            "Idempotency-Key must be 1–255 visible ASCII characters",
-        )),
+        None => Err(ApiError::new(ErrorCode::InvalidIdempotencyKey)),
     }
 }
 

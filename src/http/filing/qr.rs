@@ -1,13 +1,14 @@
 //! The case's QR download code, as PNG and SVG. It holds `{public_base_url}/d/{token}`.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::FilingClient;
 use super::cases::{case_id, download_page_url};
+use crate::error_code::ErrorCode;
 use crate::flow::cases::owned_case;
 use crate::flow::FlowError;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -35,14 +36,9 @@ async fn render(
     size: Option<u32>,
     format: Format,
 ) -> ApiResult<Response> {
-    let size = qr::checked_size(size).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            e.code(),
-            "二维码尺寸须在 128 到 2048 像素之间",
-            "size must be 128–2048 pixels",
-        )
-        .with_field("size", e.code())
+    let size = qr::checked_size(size).map_err(|_| {
+        let code = ErrorCode::QrSizeOutOfRange;
+        ApiError::new(code).with_field("size", code.as_str())
     })?;
     let case = owned_case(&state, &client.id, &case_id(&id)?).await?;
     case.status.can_show_qr().map_err(FlowError::Transition)?;
