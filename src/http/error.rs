@@ -219,3 +219,83 @@ impl From<crate::flow::FlowError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use utoipa::openapi::RefOr;
+
+    use super::*;
+
+    /// Backticked words in a response description that are not error codes.
+    const NOT_CODES: &[&str] = &["fields", "missing_steps", "next_step"];
+
+    /// Every error response in the OpenAPI document names the codes it may carry in
+    /// backticks (`` `case_cancelled` ``); each must be in the catalog and listed under the
+    /// catalog's status. Codes any operation may answer (`route_not_found`,
+    /// `internal_error`, `malformed_json`, …) are described once, in the document's info.
+    #[test]
+    fn every_error_response_lists_catalog_codes_under_their_status() {
+        let spec = crate::http::openapi();
+        let mut problems = Vec::new();
+        let info = spec.info.description.as_deref().unwrap_or_default();
+        for word in backticked(info) {
+            if ErrorCode::parse(word).is_none() {
+                problems.push(format!("info: `{word}` is not in the catalog"));
+            }
+        }
+        for (path, item) in &spec.paths.paths {
+            let operations = [
+                ("get", &item.get),
+                ("post", &item.post),
+                ("put", &item.put),
+                ("delete", &item.delete),
+                ("patch", &item.patch),
+            ];
+            for (method, op) in operations {
+                let Some(op) = op else { continue };
+                for (status, response) in &op.responses.responses {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    let status: u16 = status.parse().unwrap_or(0);
+                    if status < 400 || !has_error_body(response) {
+                        continue;
+                    }
+                    let at = format!("{method} {path} {status}");
+                    let named = backticked(&response.description);
+                    let codes: Vec<&str> = named
+                        .iter()
+                        .copied()
+                        .filter(|w| !NOT_CODES.contains(w))
+                        .collect();
+                    if codes.is_empty() {
+                        problems.push(format!("{at}: names no code"));
+                    }
+                    for word in codes {
+                        match ErrorCode::parse(word) {
+                            None => problems.push(format!("{at}: `{word}` is not in the catalog")),
+                            Some(code) if code.status().as_u16() != status => problems
+                                .push(format!("{at}: `{word}` is answered with {}", code.status())),
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    fn has_error_body(response: &utoipa::openapi::Response) -> bool {
+        response.content.values().any(|content| {
+            matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/ErrorBody"))
+        })
+    }
+
+    fn backticked(text: &str) -> Vec<&str> {
+        text.split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect()
+    }
+}

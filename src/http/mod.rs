@@ -57,7 +57,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[openapi(
     info(
         title = "heyan (核验)",
-        description = "Shanghai-mode App verification for ICP website filing. Errors share one shape: `{code, message_zh, message_en, fields?, request_id?}`.",
+        description = "Shanghai-mode App verification for ICP website filing. Errors share one shape: `{code, message_zh, message_en, fields?, request_id?}`. Each error response below names its codes; any operation may also answer `route_not_found` (404), `method_not_allowed` (405), `malformed_json`, `unreadable_body`, `invalid_query`, `malformed_multipart` (400), `json_content_type_required`, `multipart_required` (415), `body_too_large` (413), `invalid_json_fields` (422), `request_timeout` (503) and `internal_error` (500).",
     ),
     components(schemas(error::ErrorBody)),
     modifiers(&ApiKeyScheme),

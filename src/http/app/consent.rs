@@ -48,8 +48,8 @@ pub async fn get_consent() -> Json<ConsentResponse> {
 #[utoipa::path(post, path = "/app/v1/consent", tag = "app", request_body = AcceptConsentRequest,
     responses(
         (status = 200, description = "Recorded; the case's steps", body = AppCaseResponse),
-        (status = 401, description = "No session, or it expired", body = ErrorBody),
-        (status = 409, description = "The text shown is not the current one", body = ErrorBody),
+        (status = 401, description = "`session_required`, `session_invalid`, `session_expired` or `case_closed`: no session, or it expired", body = ErrorBody),
+        (status = 409, description = "`consent_outdated`: the text shown is not the current one", body = ErrorBody),
     ),
     security(("app_session" = [])))]
 pub async fn accept_consent(

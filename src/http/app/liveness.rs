@@ -137,7 +137,7 @@ pub async fn start_challenge(
         (status = 404, description = "`challenge_not_found`", body = ErrorBody),
         (status = 409, description = "`challenge_used`", body = ErrorBody),
         (status = 410, description = "`challenge_expired`", body = ErrorBody),
-        (status = 413, description = "Over 10 MiB", body = ErrorBody),
+        (status = 413, description = "`body_too_large`: over 10 MiB", body = ErrorBody),
         (status = 422, description = "`liveness_failed` with the reasons per frame, `frame_count`, `frame_unreadable`", body = ErrorBody),
     ),
     security(("app_session" = [])))]

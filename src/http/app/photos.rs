@@ -49,7 +49,7 @@ fn photo_kind(raw: &str) -> ApiResult<PhotoKind> {
         (status = 200, description = "Checked, watermarked and stored", body = PhotoResponse),
         (status = 403, description = "`consent_required`", body = ErrorBody),
         (status = 409, description = "`step_out_of_order` (names `next_step`), or the case no longer takes captures", body = ErrorBody),
-        (status = 413, description = "Over 10 MiB", body = ErrorBody),
+        (status = 413, description = "`body_too_large`: over 10 MiB", body = ErrorBody),
         (status = 422, description = "Refused with a retake hint: `too_blurry`, `too_dark`, `too_small`, `no_face`…", body = ErrorBody),
         (status = 429, description = "`upload_limit_reached` (10 per kind), or `photo_busy` (Retry-After)", body = ErrorBody),
     ),
@@ -79,7 +79,7 @@ pub async fn upload_photo(
     responses(
         (status = 200, description = "The watermarked JPEG; Cache-Control: no-store; ETag", content_type = "image/jpeg", body = Vec<u8>),
         (status = 304, description = "Unchanged since the given ETag"),
-        (status = 404, description = "Not taken yet", body = ErrorBody),
+        (status = 404, description = "`not_found`: not taken yet", body = ErrorBody),
     ),
     security(("app_session" = [])))]
 pub async fn get_photo(

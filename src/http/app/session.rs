@@ -150,9 +150,9 @@ fn parse_mobile(raw: &str) -> ApiResult<MobileNumber> {
 #[utoipa::path(post, path = "/app/v1/sms", tag = "app", request_body = SmsRequest,
     responses(
         (status = 202, description = "If the number belongs to an open case, a code was sent", body = SmsResponse),
-        (status = 422, description = "Not a mainland mobile number", body = ErrorBody),
-        (status = 429, description = "Too soon, or a daily/hourly limit (Retry-After)", body = ErrorBody),
-        (status = 503, description = "The SMS provider is down; this try does not count", body = ErrorBody),
+        (status = 422, description = "`invalid_mobile`: not a mainland mobile number", body = ErrorBody),
+        (status = 429, description = "`sms_resend_too_soon`, `sms_daily_limit` or `sms_ip_limit`: too soon, or a daily/hourly limit (Retry-After)", body = ErrorBody),
+        (status = 503, description = "`sms_unavailable`: the SMS provider is down; this try does not count", body = ErrorBody),
     ))]
 pub async fn request_sms(
     State(state): State<AppState>,
@@ -177,9 +177,9 @@ pub async fn request_sms(
 #[utoipa::path(post, path = "/app/v1/sessions", tag = "app", request_body = SessionRequest,
     responses(
         (status = 201, description = "Signed in", body = SessionResponse),
-        (status = 410, description = "The code expired or no longer works: request a new one", body = ErrorBody),
-        (status = 422, description = "Wrong code (says how many tries remain)", body = ErrorBody),
-        (status = 429, description = "Too many checks for this ID number today", body = ErrorBody),
+        (status = 410, description = "`sms_code_expired` or `sms_code_dead`: request a new one", body = ErrorBody),
+        (status = 422, description = "`sms_code_invalid`: wrong code (says how many tries remain)", body = ErrorBody),
+        (status = 429, description = "`id_daily_limit`: too many checks for this ID number today", body = ErrorBody),
     ))]
 pub async fn create_session(
     State(state): State<AppState>,
@@ -203,7 +203,7 @@ pub async fn create_session(
 #[utoipa::path(get, path = "/app/v1/case", tag = "app",
     responses(
         (status = 200, description = "Steps", body = AppCaseResponse),
-        (status = 401, description = "No session, or it expired", body = ErrorBody),
+        (status = 401, description = "`session_required`, `session_invalid`, `session_expired` or `case_closed`: no session, or it expired", body = ErrorBody),
     ),
     security(("app_session" = [])))]
 pub async fn get_case(

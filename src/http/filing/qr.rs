@@ -65,10 +65,10 @@ async fn render(
     params(("id" = String, Path, description = "heyan's case id"), QrQuery),
     responses(
         (status = 200, description = "PNG image", content_type = "image/png", body = Vec<u8>),
-        (status = 400, description = "size out of bounds", body = ErrorBody),
-        (status = 404, description = "No such case for this client", body = ErrorBody),
-        (status = 409, description = "The case is not eligible", body = ErrorBody),
-        (status = 410, description = "The case was cancelled", body = ErrorBody),
+        (status = 400, description = "`qr_size_out_of_range`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case for this client", body = ErrorBody),
+        (status = 409, description = "`case_ineligible`", body = ErrorBody),
+        (status = 410, description = "`case_cancelled`", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn get_qr_png(
@@ -85,10 +85,10 @@ pub async fn get_qr_png(
     params(("id" = String, Path, description = "heyan's case id"), QrQuery),
     responses(
         (status = 200, description = "SVG image", content_type = "image/svg+xml", body = String),
-        (status = 400, description = "size out of bounds", body = ErrorBody),
-        (status = 404, description = "No such case for this client", body = ErrorBody),
-        (status = 409, description = "The case is not eligible", body = ErrorBody),
-        (status = 410, description = "The case was cancelled", body = ErrorBody),
+        (status = 400, description = "`qr_size_out_of_range`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case for this client", body = ErrorBody),
+        (status = 409, description = "`case_ineligible`", body = ErrorBody),
+        (status = 410, description = "`case_cancelled`", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn get_qr_svg(

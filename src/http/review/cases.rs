@@ -40,7 +40,7 @@ pub struct ClaimResponse {
     params(("id" = String, Path, description = "heyan's case id")),
     responses(
         (status = 200, description = "Claimed", body = ClaimResponse),
-        (status = 404, description = "No such case in review", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case in review", body = ErrorBody),
         (status = 409, description = "`case_leased` or `already_decided`", body = ErrorBody),
     ))]
 pub async fn claim(
@@ -161,7 +161,7 @@ pub struct ReviewCaseResponse {
     params(("id" = String, Path, description = "heyan's case id")),
     responses(
         (status = 200, description = "The case", body = ReviewCaseResponse),
-        (status = 404, description = "No such case in review", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case in review", body = ErrorBody),
         (status = 409, description = "`not_claimed` or `case_leased`", body = ErrorBody),
     ))]
 pub async fn get_case(
@@ -244,7 +244,7 @@ fn case_response(view: CaseForReview, user: &ReviewerUser) -> ReviewCaseResponse
            ("kind" = String, Path, description = "liveness, handheld, front or back")),
     responses(
         (status = 200, description = "The JPEG; Cache-Control: no-store", content_type = "image/jpeg", body = Vec<u8>),
-        (status = 404, description = "No such photo", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such photo", body = ErrorBody),
         (status = 409, description = "`not_claimed` or `case_leased`", body = ErrorBody),
     ))]
 pub async fn get_photo(
