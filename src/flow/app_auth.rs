@@ -10,6 +10,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::app_steps::{self, AppCaseView};
 use super::cases::MOBILE_PURPOSE;
 use super::{audit, quota, Actor, FlowError, Services};
 use crate::domain::ids::CaseId;
@@ -165,8 +166,8 @@ pub struct SessionStarted {
     pub token: String,
     /// Absolute expiry.
     pub expires_at: DateTime<Utc>,
-    /// The case.
-    pub case: CaseRecord,
+    /// The case as the App sees it.
+    pub case: AppCaseView,
 }
 
 /// Exchanges a correct SMS code for a session. A wrong code says how many tries remain; a
@@ -228,7 +229,7 @@ pub async fn start_session(
         now,
     )
     .await?;
-    let case = svc.store.get_case(&challenge.case_id).await?;
+    let case = app_steps::current_view(svc, &challenge.case_id).await?;
     Ok(SessionStarted {
         token,
         expires_at,
@@ -300,13 +301,14 @@ pub async fn authenticate(
 }
 
 /// Records acceptance of the current consent text; an outdated version or hash is refused.
+/// Answers with the case as it is after it.
 pub async fn accept_consent(
     svc: &Services,
     case: &CaseRecord,
     version: &str,
     text_hash: &str,
     actor: &Actor,
-) -> Result<(), FlowError> {
+) -> Result<AppCaseView, FlowError> {
     if version != CONSENT_VERSION || text_hash != consent_text_hash() {
         return Err(ErrorCode::ConsentOutdated.into());
     }
@@ -323,5 +325,5 @@ pub async fn accept_consent(
         now,
     )
     .await?;
-    Ok(())
+    app_steps::current_view(svc, &case.id).await
 }

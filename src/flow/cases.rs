@@ -250,3 +250,20 @@ pub async fn cancel(
     tracing::info!(case.id = %id, photos_purged = purged, "case cancelled");
     get(svc, client, id).await
 }
+
+/// The case behind a scanned QR token while its landing page is live (a malformed,
+/// unknown or closed token gives `None`); counts the scan.
+pub async fn scan_download_token(
+    svc: &Services,
+    token: &str,
+) -> Result<Option<CaseRecord>, FlowError> {
+    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let case = svc.store.find_case_by_download_token(token).await?;
+    let Some(case) = case.filter(CaseRecord::download_active) else {
+        return Ok(None);
+    };
+    svc.store.record_scan(&case.id, svc.clock.now()).await?;
+    Ok(Some(case))
+}

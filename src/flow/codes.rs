@@ -3,7 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::{app_steps, audit, cases, webhooks, Actor, FlowError, Services};
+use super::app_steps::{self, Captured};
+use super::{audit, cases, webhooks, Actor, FlowError, Services};
 use crate::domain::case::{CaseStatus, Transition};
 use crate::domain::ids::{CaseId, ClientId};
 use crate::domain::verification_code::VerificationCode;
@@ -25,12 +26,12 @@ pub struct IssuedCode {
 
 /// The App finishes: every step must be done (the answer lists what is missing), then a
 /// new code is issued. Asking again before redemption issues a new code and voids the old
-/// one, for a principal who lost the screen.
+/// one, for a principal who lost the screen. Answers with the code and the case after it.
 pub async fn complete(
     svc: &Services,
     case: &CaseRecord,
     actor: &Actor,
-) -> Result<IssuedCode, FlowError> {
+) -> Result<Captured<IssuedCode>, FlowError> {
     if case.status != CaseStatus::CodeIssued {
         app_steps::ensure_open_to_app(case)?;
     }
@@ -45,7 +46,8 @@ pub async fn complete(
         };
         return Err(FlowError::refused(ErrorCode::StepsMissing, facts));
     }
-    issue(svc, case, actor).await
+    let issued = issue(svc, case, actor).await?;
+    app_steps::captured(svc, &case.id, issued).await
 }
 
 /// Issues a new code for a case whose App steps are done, voiding any earlier code, and

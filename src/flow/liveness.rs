@@ -12,7 +12,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::app_steps::{self, AppStep};
+use super::app_steps::{self, AppStep, Captured};
 use super::quota::take_allowance;
 use super::{audit, photos, Actor, FlowError, Services};
 use crate::domain::case::PhotoKind;
@@ -163,14 +163,15 @@ pub struct Passed {
 }
 
 /// Checks the frames of a challenge. The challenge is used up whatever the outcome: a
-/// failed attempt starts again with a new challenge.
+/// failed attempt starts again with a new challenge. Answers with the verdict and the
+/// case as it is after it.
 pub async fn submit(
     svc: &Services,
     case: &CaseRecord,
     challenge_id: &str,
     frames: Vec<Frame>,
     actor: &Actor,
-) -> Result<Passed, FlowError> {
+) -> Result<Captured<Passed>, FlowError> {
     app_steps::ensure_can_capture(case, AppStep::Liveness)?;
     let now = svc.clock.now();
     let actions = consume_challenge(svc, &case.id, challenge_id, now).await?;
@@ -210,7 +211,7 @@ pub async fn submit(
         now,
     )
     .await?;
-    Ok(Passed { verdict, photo })
+    app_steps::captured(svc, &case.id, Passed { verdict, photo }).await
 }
 
 async fn consume_challenge(

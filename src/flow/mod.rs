@@ -8,6 +8,8 @@ pub mod app_steps;
 pub mod audit;
 pub mod cases;
 pub mod codes;
+pub mod health;
+pub mod idempotency;
 pub mod liveness;
 pub mod maintenance;
 pub mod photos;

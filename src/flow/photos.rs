@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::app_steps::{self, AppStep};
+use super::app_steps::{self, AppStep, Captured};
 use super::quota::take_allowance;
 use super::{audit, cases, Actor, FlowError, Services};
 use crate::blob::{BlobError, BlobId};
@@ -23,14 +23,15 @@ pub const MAX_UPLOADS_PER_KIND: u32 = 10;
 
 /// Takes an ID photo from the App: in order (handheld, front, back, after liveness),
 /// within the case's allowance, through the pipeline; the handheld photo must show a
-/// face. A retake replaces the stored photo. Refusals store nothing.
+/// face. A retake replaces the stored photo. Refusals store nothing. Answers with the
+/// stored photo and the case as it is after it.
 pub async fn upload(
     svc: &Services,
     case: &CaseRecord,
     kind: PhotoKind,
     bytes: Arc<[u8]>,
     actor: &Actor,
-) -> Result<PhotoRecord, FlowError> {
+) -> Result<Captured<PhotoRecord>, FlowError> {
     if kind == PhotoKind::Liveness {
         // The liveness frame comes only from a passed challenge.
         return Err(FlowError::NotFound);
@@ -59,7 +60,7 @@ pub async fn upload(
         record.created_at,
     )
     .await?;
-    Ok(record)
+    app_steps::captured(svc, &case.id, record).await
 }
 
 /// Runs the pipeline on an upload (and the face check on a handheld photo), then keeps

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::AppUser;
-use super::session::{case_json, AppCaseResponse};
+use super::session::AppCaseResponse;
 use crate::flow::app_auth::{self, CONSENT_TEXT, CONSENT_VERSION};
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::AppJson;
@@ -57,7 +57,7 @@ pub async fn accept_consent(
     user: AppUser,
     AppJson(body): AppJson<AcceptConsentRequest>,
 ) -> ApiResult<Json<AppCaseResponse>> {
-    app_auth::accept_consent(
+    let view = app_auth::accept_consent(
         &state,
         &user.case,
         &body.version,
@@ -65,10 +65,5 @@ pub async fn accept_consent(
         &user.actor(),
     )
     .await?;
-    let case = state
-        .store
-        .get_case(&user.case.id)
-        .await
-        .map_err(crate::http::error::ApiError::internal)?;
-    case_json(&state, &case).await
+    Ok(Json(AppCaseResponse::new(view)))
 }

@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::AppUser;
-use super::session::{current_case_response, AppCaseResponse};
+use super::session::AppCaseResponse;
 use crate::domain::liveness::LivenessAction;
 use crate::error_code::ErrorCode;
+use crate::flow::app_steps::Captured;
 use crate::flow::liveness::{self, Frame, ReportedLocation, MAX_FRAMES, MIN_FRAMES};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, AppMultipart, AppPath};
@@ -165,11 +166,14 @@ pub async fn submit_frames(
             bytes: Arc::from(bytes.as_ref()),
         });
     }
-    let passed = liveness::submit(&state, &user.case, &challenge, frames, &user.actor()).await?;
+    let Captured {
+        outcome: passed,
+        case,
+    } = liveness::submit(&state, &user.case, &challenge, frames, &user.actor()).await?;
     Ok(Json(LivenessResponse {
         passed: true,
         result: serde_json::to_value(passed.verdict.summary()).map_err(ApiError::internal)?,
         preview_url: "/app/v1/photos/liveness",
-        case: current_case_response(&state, &user.case.id).await?,
+        case: AppCaseResponse::new(case),
     }))
 }

@@ -11,8 +11,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::AppUser;
-use super::session::{current_case_response, AppCaseResponse};
+use super::session::AppCaseResponse;
 use crate::domain::case::PhotoKind;
+use crate::flow::app_steps::Captured;
 use crate::flow::photos;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppBytes, AppPath};
@@ -62,14 +63,17 @@ pub async fn upload_photo(
 ) -> ApiResult<Json<PhotoResponse>> {
     let kind = photo_kind(&kind)?;
     let bytes: Arc<[u8]> = Arc::from(body.as_ref());
-    let record = photos::upload(&state, &user.case, kind, bytes, &user.actor()).await?;
+    let Captured {
+        outcome: record,
+        case,
+    } = photos::upload(&state, &user.case, kind, bytes, &user.actor()).await?;
     Ok(Json(PhotoResponse {
         kind: kind.as_str(),
         width: record.width,
         height: record.height,
         sha256: record.sha256,
         preview_url: format!("/app/v1/photos/{}", kind.as_str()),
-        case: current_case_response(&state, &user.case.id).await?,
+        case: AppCaseResponse::new(case),
     }))
 }
 

@@ -11,12 +11,11 @@ use super::auth::AppUser;
 use crate::domain::MobileNumber;
 use crate::error_code::ErrorCode;
 use crate::flow::app_auth;
-use crate::flow::app_steps::{self, AppStep};
+use crate::flow::app_steps::{self, AppCaseView, AppStep};
 use crate::http::caller::ClientAddr;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::AppJson;
 use crate::http::state::AppState;
-use crate::store::CaseRecord;
 
 /// The mobile number filled in the filing system.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -89,8 +88,9 @@ pub struct AppCaseResponse {
 }
 
 impl AppCaseResponse {
-    /// The steps of a case.
-    pub fn new(case: &CaseRecord, websites: Vec<String>) -> Self {
+    /// The App's view of a case: its steps and websites.
+    pub fn new(view: AppCaseView) -> Self {
+        let case = &view.case;
         let steps = AppStep::ALL
             .into_iter()
             .map(|step| StepResponse {
@@ -104,41 +104,9 @@ impl AppCaseResponse {
             status: case.status.as_str().into(),
             steps,
             next_step: app_steps::next_step(case).map(AppStep::as_str),
-            websites,
+            websites: view.websites,
         }
     }
-}
-
-pub(super) async fn case_response(
-    state: &AppState,
-    case: &CaseRecord,
-) -> ApiResult<AppCaseResponse> {
-    let websites = state
-        .store
-        .list_websites(&case.id)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(AppCaseResponse::new(
-        case,
-        websites.into_iter().map(|w| w.domain).collect(),
-    ))
-}
-
-/// The case's steps as they are now, read again after a capture changed them.
-pub(super) async fn current_case_response(
-    state: &AppState,
-    id: &crate::domain::ids::CaseId,
-) -> ApiResult<AppCaseResponse> {
-    let case = state.store.get_case(id).await.map_err(ApiError::internal)?;
-    case_response(state, &case).await
-}
-
-/// Public for the consent handlers.
-pub(super) async fn case_json(
-    state: &AppState,
-    case: &CaseRecord,
-) -> ApiResult<Json<AppCaseResponse>> {
-    Ok(Json(case_response(state, case).await?))
 }
 
 fn parse_mobile(raw: &str) -> ApiResult<MobileNumber> {
@@ -188,7 +156,7 @@ pub async fn create_session(
 ) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
     let mobile = parse_mobile(&body.mobile)?;
     let started = app_auth::start_session(&state, &mobile, &body.code, ip.as_deref()).await?;
-    let case = case_response(&state, &started.case).await?;
+    let case = AppCaseResponse::new(started.case);
     Ok((
         StatusCode::CREATED,
         Json(SessionResponse {
@@ -210,5 +178,6 @@ pub async fn get_case(
     State(state): State<AppState>,
     user: AppUser,
 ) -> ApiResult<Json<AppCaseResponse>> {
-    case_json(&state, &user.case).await
+    let view = app_steps::view_of(&state, user.case).await?;
+    Ok(Json(AppCaseResponse::new(view)))
 }
