@@ -8,10 +8,12 @@ use serde_json::json;
 use super::{audit, photos, webhooks, Actor, FlowError, Services};
 use crate::domain::case::{eligibility, CaseStatus, Registration, Transition, Website};
 use crate::domain::ids::{CaseId, ClientId};
-use crate::error_code::ErrorCode;
+use crate::error_code::{ErrorCode, ErrorFacts};
+use crate::imaging::qr;
 use crate::pii;
 use crate::secrets::Keyring;
 use crate::store::{CaseRecord, NewCase, StoreError, WebsiteRecord};
+use crate::telemetry::spawn_blocking_in_span;
 
 /// HMAC purposes for lookups; fixed forever (changing one orphans stored values).
 pub const MOBILE_PURPOSE: &str = "mobile";
@@ -266,4 +268,59 @@ pub async fn scan_download_token(
     };
     svc.store.record_scan(&case.id, svc.clock.now()).await?;
     Ok(Some(case))
+}
+
+/// The landing page a case's QR code points at: `{public_base_url}/d/{token}`.
+pub fn download_page_url(settings: &crate::config::Settings, token: &str) -> String {
+    format!("{}/d/{token}", settings.public_base_url())
+}
+
+/// The image format of a QR download code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QrFormat {
+    /// PNG.
+    Png,
+    /// SVG.
+    Svg,
+}
+
+/// A rendered QR download code.
+#[derive(Debug, Clone)]
+pub struct QrImage {
+    /// `image/png` or `image/svg+xml`.
+    pub content_type: &'static str,
+    /// The image.
+    pub bytes: Vec<u8>,
+}
+
+/// The client's case's QR download code (`qr_size_out_of_range` for a size outside
+/// 128–2048; not for cancelled or ineligible cases).
+pub async fn qr_code(
+    svc: &Services,
+    client: &ClientId,
+    id: &CaseId,
+    size: Option<u32>,
+    format: QrFormat,
+) -> Result<QrImage, FlowError> {
+    let size = qr::checked_size(size).map_err(|_| {
+        let code = ErrorCode::QrSizeOutOfRange;
+        FlowError::refused(
+            code,
+            ErrorFacts::default().with_field("size", code.as_str()),
+        )
+    })?;
+    let case = owned_case(svc, client, id).await?;
+    case.status.can_show_qr()?;
+    let url = download_page_url(&svc.settings, &case.download_token);
+    let rendered = spawn_blocking_in_span(move || match format {
+        QrFormat::Png => qr::render_png(&url, size).map(|png| ("image/png", png)),
+        QrFormat::Svg => qr::render_svg(&url, size).map(|svg| ("image/svg+xml", svg.into_bytes())),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("QR rendering stopped: {e}"))?;
+    let (content_type, bytes) = rendered.map_err(anyhow::Error::new)?;
+    Ok(QrImage {
+        content_type,
+        bytes,
+    })
 }

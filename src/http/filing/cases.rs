@@ -299,11 +299,6 @@ pub struct CaseResponse {
     pub websites: Vec<WebsiteResponse>,
 }
 
-/// The landing page URL a case's QR code holds.
-pub fn download_page_url(state: &AppState, token: &str) -> String {
-    format!("{}/d/{token}", state.settings.public_base_url())
-}
-
 impl CaseResponse {
     /// Maps a case view for the filing system.
     pub fn new(state: &AppState, view: CaseView) -> Self {
@@ -319,7 +314,7 @@ impl CaseResponse {
             });
         let landing = case
             .download_active()
-            .then(|| download_page_url(state, &case.download_token));
+            .then(|| cases::download_page_url(&state.settings, &case.download_token));
         let p = case.progress;
         Self {
             download_page_url: landing,

@@ -7,15 +7,11 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::FilingClient;
-use super::cases::{case_id, download_page_url};
-use crate::error_code::ErrorCode;
-use crate::flow::cases::owned_case;
-use crate::flow::FlowError;
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use super::cases::case_id;
+use crate::flow::cases::{self, QrFormat};
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{AppPath, AppQuery};
 use crate::http::state::AppState;
-use crate::imaging::qr;
-use crate::telemetry::spawn_blocking_in_span;
 
 /// QR image options.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -24,38 +20,20 @@ pub struct QrQuery {
     pub size: Option<u32>,
 }
 
-enum Format {
-    Png,
-    Svg,
-}
-
 async fn render(
     state: AppState,
     client: FilingClient,
     id: String,
     size: Option<u32>,
-    format: Format,
+    format: QrFormat,
 ) -> ApiResult<Response> {
-    let size = qr::checked_size(size).map_err(|_| {
-        let code = ErrorCode::QrSizeOutOfRange;
-        ApiError::new(code).with_field("size", code.as_str())
-    })?;
-    let case = owned_case(&state, &client.id, &case_id(&id)?).await?;
-    case.status.can_show_qr().map_err(FlowError::Transition)?;
-    let url = download_page_url(&state, &case.download_token);
-    let rendered = spawn_blocking_in_span(move || match format {
-        Format::Png => qr::render_png(&url, size).map(|png| ("image/png", png)),
-        Format::Svg => qr::render_svg(&url, size).map(|svg| ("image/svg+xml", svg.into_bytes())),
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    let (content_type, bytes) = rendered.map_err(ApiError::internal)?;
+    let image = cases::qr_code(&state, &client.id, &case_id(&id)?, size, format).await?;
     Ok((
         [
-            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_TYPE, image.content_type),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        bytes,
+        image.bytes,
     )
         .into_response())
 }
@@ -77,7 +55,7 @@ pub async fn get_qr_png(
     AppPath(id): AppPath<String>,
     AppQuery(query): AppQuery<QrQuery>,
 ) -> ApiResult<Response> {
-    render(state, client, id, query.size, Format::Png).await
+    render(state, client, id, query.size, QrFormat::Png).await
 }
 
 /// The QR download code as SVG.
@@ -97,5 +75,5 @@ pub async fn get_qr_svg(
     AppPath(id): AppPath<String>,
     AppQuery(query): AppQuery<QrQuery>,
 ) -> ApiResult<Response> {
-    render(state, client, id, query.size, Format::Svg).await
+    render(state, client, id, query.size, QrFormat::Svg).await
 }
