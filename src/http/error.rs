@@ -42,6 +42,30 @@ pub struct ErrorBody {
     pub request_id: Option<String>,
 }
 
+/// Lists every catalog code as the `enum` of `ErrorBody.code` in the OpenAPI document,
+/// so clients can generate the whole set; each operation's responses name their own.
+pub struct ErrorCatalogInSpec;
+
+impl utoipa::Modify for ErrorCatalogInSpec {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(body))) = components.schemas.get_mut("ErrorBody") else {
+            return;
+        };
+        if let Some(RefOr::T(Schema::Object(code))) = body.properties.get_mut("code") {
+            code.enum_values = Some(
+                ErrorCode::ALL
+                    .iter()
+                    .map(|c| serde_json::Value::from(c.as_str()))
+                    .collect(),
+            );
+        }
+    }
+}
+
 /// An error on its way to becoming a response.
 #[derive(Debug)]
 pub struct ApiError {
@@ -289,6 +313,20 @@ mod tests {
         response.content.values().any(|content| {
             matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/ErrorBody"))
         })
+    }
+
+    #[test]
+    fn the_error_body_schema_lists_every_catalog_code() {
+        let spec = serde_json::to_value(crate::http::openapi()).expect("spec");
+        let listed = &spec["components"]["schemas"]["ErrorBody"]["properties"]["code"]["enum"];
+        let listed: Vec<&str> = listed
+            .as_array()
+            .expect("an enum of codes")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        let all: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, all);
     }
 
     fn backticked(text: &str) -> Vec<&str> {

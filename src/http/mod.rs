@@ -49,6 +49,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use self::error::ErrorCatalogInSpec;
 use self::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -61,7 +62,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         description = "Shanghai-mode App verification for ICP website filing. Errors share one shape: `{code, message_zh, message_en, fields?, request_id?}`. Each error response below names its codes; any operation may also answer `route_not_found` (404), `method_not_allowed` (405), `malformed_json`, `unreadable_body`, `invalid_query`, `malformed_multipart` (400), `json_content_type_required`, `multipart_required` (415), `body_too_large` (413), `invalid_json_fields` (422), `request_timeout` (503) and `internal_error` (500).",
     ),
     components(schemas(error::ErrorBody)),
-    modifiers(&ApiKeyScheme),
+    modifiers(&ApiKeyScheme, &ErrorCatalogInSpec),
     tags(
         (name = "filing", description = "The filing system's API: register cases, QR codes, redeem codes, pull photos, submit, cancel. `Authorization: Bearer <API key>` from `heyan client add`."),
         (name = "app", description = "The mobile App's API: SMS phone check, session (`Authorization: Bearer <token>`), consent, location and liveness, ID photos, completion"),
