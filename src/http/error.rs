@@ -27,7 +27,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// The JSON body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// Stable machine-readable code, e.g. `not_found`.
+    /// Stable machine-readable code from the catalog (`ErrorCode`), e.g. `not_found`.
     #[schema(example = "not_found")]
     pub code: Cow<'static, str>,
     /// What happened and what to do, in Chinese.
