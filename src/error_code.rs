@@ -16,6 +16,7 @@ use axum::http::StatusCode;
 
 use crate::domain::liveness::LivenessAction;
 use crate::flow::app_steps::AppStep;
+use crate::imaging::liveness::Reason;
 use crate::imaging::pipeline::SeenFormat;
 
 /// One row of the catalog.
@@ -368,6 +369,117 @@ impl From<crate::domain::case::TransitionError> for ErrorCode {
     }
 }
 
+/// Why a liveness challenge failed, frame by frame: the field problems listed under
+/// `liveness_failed` (`"fields": {"frames.nod[2]": ["no_face"]}`) and the hint each one
+/// puts in the message. Part of the catalog: these texts reach the principal too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LivenessProblem {
+    /// No frames at all.
+    NoFrames,
+    /// An action has fewer than `imaging::liveness::MIN_FRAMES` frames.
+    TooFewFrames,
+    /// A frame shows no face.
+    NoFace,
+    /// A frame shows more than one face.
+    SeveralFaces,
+    /// A nod whose face did not move enough vertically.
+    NoNod,
+    /// A shake whose face did not move enough horizontally.
+    NoShake,
+    /// The face size differs too much between actions.
+    FaceChanged,
+}
+
+impl LivenessProblem {
+    /// Every problem.
+    pub const ALL: &'static [LivenessProblem] = &[
+        Self::NoFrames,
+        Self::TooFewFrames,
+        Self::NoFace,
+        Self::SeveralFaces,
+        Self::NoNod,
+        Self::NoShake,
+        Self::FaceChanged,
+    ];
+
+    /// The problem code in `fields`, and the hint templates (zh, en). Placeholders:
+    /// `{action}` (the action's name), `{frame}` (1-based), `{min_frames}`.
+    const fn entry(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::NoFrames => (
+                "too_few_frames",
+                "未收到核验照片，请重新开始本人核验",
+                "No frames were received; start the check again",
+            ),
+            Self::TooFewFrames => (
+                "too_few_frames",
+                "“{action}”动作的照片少于 {min_frames} 张，请按提示重新完成该动作",
+                "Fewer than {min_frames} frames for the {action}; do the action again as prompted",
+            ),
+            Self::NoFace => (
+                "no_face",
+                "“{action}”动作的第 {frame} 张照片中未检测到人脸，请正对镜头、保持光线充足后重试",
+                "No face found in frame {frame} of the {action}; face the camera in good light and try again",
+            ),
+            Self::SeveralFaces => (
+                "several_faces",
+                "“{action}”动作的第 {frame} 张照片中检测到多张人脸，请确保画面中只有本人后重试",
+                "More than one face in frame {frame} of the {action}; make sure only you are in view and try again",
+            ),
+            Self::NoNod => (
+                "no_movement",
+                "未检测到点头动作，请正对镜头、按提示缓慢点头后重试",
+                "No nod was seen; face the camera and nod slowly as prompted, then try again",
+            ),
+            Self::NoShake => (
+                "no_movement",
+                "未检测到摇头动作，请正对镜头、按提示缓慢左右摇头后重试",
+                "No head shake was seen; face the camera and slowly turn your head left and right as prompted, then try again",
+            ),
+            Self::FaceChanged => (
+                "face_changed",
+                "各动作中的人脸大小相差过大，请本人全程正对镜头、保持距离不变后重试",
+                "The face changed size too much between actions; stay in front of the camera at the same distance throughout and try again",
+            ),
+        }
+    }
+
+    /// The stable problem code (`no_face`, `no_movement`…).
+    pub const fn code(self) -> &'static str {
+        self.entry().0
+    }
+
+    /// The hint in Chinese for `action` and `frame` (0-based).
+    pub fn hint_zh(self, action: Option<LivenessAction>, frame: Option<usize>) -> String {
+        self.hint(self.entry().1, action.map(LivenessAction::name_zh), frame)
+    }
+
+    /// The hint in English.
+    pub fn hint_en(self, action: Option<LivenessAction>, frame: Option<usize>) -> String {
+        self.hint(self.entry().2, action.map(LivenessAction::name_en), frame)
+    }
+
+    fn hint(self, template: &str, action: Option<&str>, frame: Option<usize>) -> String {
+        template
+            .replace("{action}", action.unwrap_or("?"))
+            .replace(
+                "{frame}",
+                &frame.map_or_else(|| "?".into(), |i| (i + 1).to_string()),
+            )
+            .replace(
+                "{min_frames}",
+                &crate::imaging::liveness::MIN_FRAMES.to_string(),
+            )
+    }
+}
+
+/// Serialised as its code.
+impl serde::Serialize for LivenessProblem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
 /// The figures a message may need, and the per-field problems that go with an error.
 ///
 /// Placeholders: `{tries_left}`, `{minutes}` (from `retry_after_secs`), `{next_step}` (the
@@ -390,9 +502,8 @@ pub struct ErrorFacts {
     pub frames: Option<(usize, usize)>,
     /// The refusal behind a wrapping code (`frame_unreadable`); its figures are these facts.
     pub cause: Option<ErrorCode>,
-    /// Per-frame liveness hints (zh, en), written by `imaging::liveness` for the frame and
-    /// action they point at.
-    pub hints: Vec<(String, String)>,
+    /// Why a liveness check failed, per frame or action (`{hints}` lists their hints).
+    pub reasons: Vec<Reason>,
     /// What an unsupported upload turned out to be.
     pub seen: Option<SeenFormat>,
     /// The upload size limit, in MiB.
@@ -472,10 +583,10 @@ fn render(template: &'static str, facts: &ErrorFacts, lang: Lang) -> String {
         None => "?".into(),
     });
     fill("hints", &|| {
-        let mut hints: Vec<&str> = facts
-            .hints
+        let mut hints: Vec<String> = facts
+            .reasons
             .iter()
-            .map(|(z, e)| if zh { z.as_str() } else { e.as_str() })
+            .map(|r| if zh { r.hint_zh() } else { r.hint_en() })
             .collect();
         // Every bad frame is a hint; the first two different ones are enough to act on.
         hints.dedup();
@@ -526,7 +637,12 @@ mod tests {
             frame: Some(1),
             frames: Some((3, 8)),
             cause: Some(ErrorCode::TooBlurry),
-            hints: vec![("看镜头".into(), "look at the camera".into())],
+            reasons: vec![Reason {
+                problem: LivenessProblem::NoFace,
+                action_index: Some(0),
+                action: Some(LivenessAction::Blink),
+                frame: Some(1),
+            }],
             seen: Some(SeenFormat::Gif),
             max_mb: Some(10),
             min_size: Some((800, 600)),
@@ -591,6 +707,31 @@ mod tests {
                     "{code}: {message}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn every_liveness_problem_has_a_code_and_both_hints() {
+        for &problem in LivenessProblem::ALL {
+            let code = problem.code();
+            assert!(
+                code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{code}"
+            );
+            let action = Some(LivenessAction::Nod);
+            let (zh, en) = (
+                problem.hint_zh(action, Some(0)),
+                problem.hint_en(action, Some(0)),
+            );
+            assert!(zh.chars().any(is_cjk), "{problem:?}: {zh}");
+            assert!(
+                !en.chars().any(is_cjk) && !en.is_empty(),
+                "{problem:?}: {en}"
+            );
+            assert!(
+                !zh.contains(['{', '?']) && !en.contains(['{', '?']),
+                "{zh} / {en}"
+            );
         }
     }
 

@@ -318,14 +318,11 @@ fn frame_unreadable(action: LivenessAction, index: usize, err: &PipelineError) -
 fn failed(verdict: &Verdict) -> FlowError {
     let reasons = verdict.reasons();
     let mut facts = ErrorFacts {
-        hints: reasons
-            .iter()
-            .map(|r| (r.hint_zh.clone(), r.hint_en.clone()))
-            .collect(),
+        reasons: reasons.to_vec(),
         ..ErrorFacts::default()
     };
     for reason in reasons {
-        facts = facts.with_field(reason.path(), reason.code);
+        facts = facts.with_field(reason.path(), reason.code());
     }
     FlowError::refused(ErrorCode::LivenessFailed, facts)
 }
