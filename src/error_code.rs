@@ -8,7 +8,12 @@
 //!
 //! The snake_case strings are a contract with clients: never rename one. Field-level
 //! problems (`"fields": {"mobile": ["too_short"]}`) are a separate, open vocabulary owned by
-//! the parsers that produce them.
+//! the parsers that produce them, except the liveness problems ([`LivenessProblem`]),
+//! whose hints also reach the principal inside `liveness_failed` and so live here too.
+//!
+//! To add a code: add a row to the table; the tests check that it is unique snake_case,
+//! has both messages and uses only known placeholders, and the OpenAPI test checks every
+//! operation that names it lists it under its status.
 
 use std::fmt;
 
