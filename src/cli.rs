@@ -14,6 +14,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::domain::ids::{ClientId, ClientKeyId};
 use crate::domain::role::Role;
+use crate::error_code::ErrorCode;
 use crate::flow::{accounts, FlowError};
 use crate::startup::{shutdown_signal, Application};
 use crate::{store, telemetry};
@@ -193,7 +194,7 @@ pub fn run() -> ExitCode {
             let usage = e.downcast_ref::<FlowError>().is_some_and(|f| {
                 matches!(
                     f,
-                    FlowError::Invalid { .. } | FlowError::Conflict(_) | FlowError::NotFound
+                    FlowError::Invalid { .. } | FlowError::Refused { .. } | FlowError::NotFound
                 )
             });
             if usage {
@@ -258,7 +259,7 @@ fn photo(
     let kind = PhotoKind::parse(kind).ok_or_else(|| {
         anyhow::Error::new(FlowError::Invalid {
             field: "--kind".into(),
-            code: "unknown_kind",
+            problem: "unknown_kind",
             message: format!("`{kind}`: use handheld, front, back or frame"),
         })
     })?;
@@ -286,7 +287,7 @@ fn photo(
             );
             Err(anyhow::Error::new(FlowError::Invalid {
                 field: "photo".into(),
-                code: e.code(),
+                problem: e.code().as_str(),
                 message: e.to_string(),
             }))
         }
@@ -396,7 +397,7 @@ fn parse_id<T>(
     parse(raw.trim()).map_err(|_| {
         anyhow::Error::new(FlowError::Invalid {
             field: flag.into(),
-            code: "malformed_id",
+            problem: "malformed_id",
             message: format!("`{raw}` is not a valid id"),
         })
     })
@@ -523,7 +524,10 @@ fn read_password_line() -> anyhow::Result<SecretString> {
 /// Turns a flow error into an operator-readable message (kept as `FlowError` for the exit code).
 fn explain_flow(err: FlowError, what: &str) -> anyhow::Error {
     let context = match &err {
-        FlowError::Conflict(_) => {
+        FlowError::Refused {
+            code: ErrorCode::ClientNameTaken | ErrorCode::ReviewerUsernameTaken,
+            ..
+        } => {
             format!("cannot add the {what}: a {what} with this name exists already")
         }
         FlowError::NotFound => format!("no {what} with this name"),

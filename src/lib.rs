@@ -17,6 +17,8 @@ pub mod demo;
 pub mod docs;
 /// Value types parsed at the boundary, masking, pure rules. No I/O.
 pub mod domain;
+/// The catalog of error codes clients see: status, zh-CN and English messages.
+pub mod error_code;
 /// Use cases orchestrating the ports.
 pub mod flow;
 /// HTTP: routes, middleware, errors, extractors, ops endpoints.

@@ -17,6 +17,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::error_code::ErrorCode;
+
 /// Worst location accuracy accepted, in metres. Kunshan's Huaqiao metro station lies
 /// 1.4 km from the border with Shanghai's Anting; a coarser fix (cell-tower positioning)
 /// cannot tell the two sides apart.
@@ -67,15 +69,15 @@ pub enum GeoError {
 }
 
 impl GeoError {
-    /// A stable snake_case code that API clients may branch on.
-    pub fn code(&self) -> &'static str {
+    /// The catalog code API clients may branch on; a bad boundary is our fault.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::NotFinite { .. } => "location_not_finite",
-            Self::LatitudeOutOfRange => "latitude_out_of_range",
-            Self::LongitudeOutOfRange => "longitude_out_of_range",
-            Self::NegativeAccuracy => "location_accuracy_invalid",
-            Self::AccuracyTooLow { .. } => "location_accuracy_too_low",
-            Self::InvalidBoundary(_) => "boundary_invalid",
+            Self::NotFinite { .. } => ErrorCode::LocationNotFinite,
+            Self::LatitudeOutOfRange => ErrorCode::LatitudeOutOfRange,
+            Self::LongitudeOutOfRange => ErrorCode::LongitudeOutOfRange,
+            Self::NegativeAccuracy => ErrorCode::LocationAccuracyInvalid,
+            Self::AccuracyTooLow { .. } => ErrorCode::LocationAccuracyTooLow,
+            Self::InvalidBoundary(_) => ErrorCode::InternalError,
         }
     }
 }
@@ -782,7 +784,7 @@ mod tests {
         ];
         for (what, text) in cases {
             let err = ShanghaiBoundary::from_geojson(&text).expect_err(what);
-            assert_eq!(err.code(), "boundary_invalid", "{what}");
+            assert!(matches!(err, GeoError::InvalidBoundary(_)), "{what}");
         }
     }
 }

@@ -37,6 +37,26 @@ impl LivenessAction {
         Self::ALL.into_iter().find(|a| a.as_str() == raw)
     }
 
+    /// The action's name inside a Chinese sentence (“点头”).
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Self::Blink => "眨眼",
+            Self::Nod => "点头",
+            Self::Shake => "摇头",
+            Self::OpenMouth => "张嘴",
+        }
+    }
+
+    /// The action's name inside an English sentence ("the nod").
+    pub fn name_en(self) -> &'static str {
+        match self {
+            Self::Blink => "blink",
+            Self::Nod => "nod",
+            Self::Shake => "head shake",
+            Self::OpenMouth => "mouth opening",
+        }
+    }
+
     /// The prompt the App shows, in Chinese.
     pub fn prompt_zh(self) -> &'static str {
         match self {

@@ -4,14 +4,15 @@
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::{webhooks, FlowError};
+use super::{quota, webhooks, FlowError, Services};
 use crate::domain::ids::{ClientId, ClientKeyId, ReviewerId};
 use crate::domain::role::Role;
+use crate::error_code::ErrorCode;
 use crate::pii;
 use crate::secrets::Keyring;
 use crate::store::{NewClient, NewClientKey, NewReviewer, Store};
@@ -77,6 +78,31 @@ pub async fn add_client(
 }
 
 /// A client's second key for a rotation: both stay valid until the old one is revoked.
+/// The client behind a well-formed API key, charged one request of its per-minute quota:
+/// `unknown_api_key`, `revoked_api_key` (client or key) or `rate_limited` otherwise.
+pub async fn authenticate_client(svc: &Services, key: &str) -> Result<ClientId, FlowError> {
+    let found = svc
+        .store
+        .find_client_by_key_hash(&hash_api_key(key))
+        .await?;
+    let Some((client, key)) = found else {
+        return Err(ErrorCode::UnknownApiKey.into());
+    };
+    if client.revoked_at.is_some() || key.revoked_at.is_some() {
+        return Err(ErrorCode::RevokedApiKey.into());
+    }
+    quota::take(
+        svc.store.as_ref(),
+        &format!("filing_api:{}", client.id),
+        svc.settings.filing.requests_per_minute,
+        Duration::minutes(1),
+        svc.clock.now(),
+    )
+    .await
+    .map_err(|e| quota::relabel(e, ErrorCode::RateLimited))?;
+    Ok(client.id)
+}
+
 /// Refused while two keys are active, so a rotation ends before the next begins.
 pub async fn rotate_key(
     store: &dyn Store,
@@ -85,7 +111,7 @@ pub async fn rotate_key(
 ) -> Result<SecretString, FlowError> {
     let client = store.get_client(client_id).await?;
     if client.revoked_at.is_some() {
-        return Err(FlowError::Conflict("client_revoked"));
+        return Err(ErrorCode::ClientRevoked.into());
     }
     let active = store
         .list_client_keys(client_id)
@@ -94,7 +120,7 @@ pub async fn rotate_key(
         .filter(|k| k.revoked_at.is_none())
         .count();
     if active >= 2 {
-        return Err(FlowError::Conflict("two_keys_active"));
+        return Err(ErrorCode::TwoKeysActive.into());
     }
     let api_key = new_api_key();
     store
@@ -226,10 +252,10 @@ pub fn generate_password() -> SecretString {
     SecretString::from(text)
 }
 
-fn invalid(field: &str, code: &'static str, message: String) -> FlowError {
+fn invalid(field: &str, problem: &'static str, message: String) -> FlowError {
     FlowError::Invalid {
         field: field.into(),
-        code,
+        problem,
         message,
     }
 }

@@ -10,10 +10,12 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::app_steps::{self, AppCaseView};
 use super::cases::MOBILE_PURPOSE;
 use super::{audit, quota, Actor, FlowError, Services};
 use crate::domain::ids::CaseId;
 use crate::domain::MobileNumber;
+use crate::error_code::ErrorCode;
 use crate::pii;
 use crate::sms::SmsError;
 use crate::store::{AppSession, CaseRecord, NewAppSession, NewSmsChallenge};
@@ -69,15 +71,15 @@ pub async fn send_sms_code(
         now,
     )
     .await
-    .map_err(|e| quota::relabel(e, "sms_ip_limit"))?;
+    .map_err(|e| quota::relabel(e, ErrorCode::SmsIpLimit))?;
     let day_key = format!("sms_phone:{phone}");
     let day = now.duration_trunc(Duration::days(1)).unwrap_or(now);
     if svc.store.get_counter(&day_key, day).await? >= i64::from(policy.sms_per_phone_per_day) {
         let until = day + Duration::days(1);
-        return Err(FlowError::RateLimited {
-            code: "sms_daily_limit",
-            retry_after_secs: retry_after(until, now),
-        });
+        return Err(FlowError::retry_later(
+            ErrorCode::SmsDailyLimit,
+            retry_after(until, now),
+        ));
     }
     let cooldown_key = format!("sms_cooldown:{phone}");
     let cooldown_end = now + Duration::seconds(i64::from(policy.sms_resend_secs));
@@ -86,10 +88,10 @@ pub async fn send_sms_code(
         .claim_cooldown(&cooldown_key, cooldown_end, now)
         .await?
     {
-        return Err(FlowError::RateLimited {
-            code: "sms_resend_too_soon",
-            retry_after_secs: retry_after(until, now),
-        });
+        return Err(FlowError::retry_later(
+            ErrorCode::SmsResendTooSoon,
+            retry_after(until, now),
+        ));
     }
     if let Err(e) = deliver(svc, mobile, &phone, now).await {
         // An outage is not the user's fault: the send does not count.
@@ -133,7 +135,7 @@ async fn deliver(
         }
         Err(SmsError::Unavailable(why)) => {
             tracing::error!(provider = svc.sms.name(), error = %why, "SMS provider unavailable");
-            Err(FlowError::Unavailable("sms_unavailable"))
+            Err(FlowError::retry_later(ErrorCode::SmsUnavailable, 30))
         }
         Err(SmsError::Rejected(why)) => Err(FlowError::Internal(anyhow::anyhow!(
             "SMS provider refused: {why}"
@@ -164,8 +166,8 @@ pub struct SessionStarted {
     pub token: String,
     /// Absolute expiry.
     pub expires_at: DateTime<Utc>,
-    /// The case.
-    pub case: CaseRecord,
+    /// The case as the App sees it.
+    pub case: AppCaseView,
 }
 
 /// Exchanges a correct SMS code for a session. A wrong code says how many tries remain; a
@@ -181,14 +183,14 @@ pub async fn start_session(
     let phone = phone_hmac(svc, mobile);
     let challenge = svc.store.latest_sms_challenge(&phone).await?;
     let Some(challenge) = challenge.filter(|c| c.consumed_at.is_none()) else {
-        return Err(FlowError::Conflict("sms_code_dead"));
+        return Err(FlowError::from(ErrorCode::SmsCodeDead));
     };
     let max = i32::try_from(policy.sms_max_attempts).unwrap_or(i32::MAX);
     if challenge.attempts >= max {
-        return Err(FlowError::Conflict("sms_code_dead"));
+        return Err(FlowError::from(ErrorCode::SmsCodeDead));
     }
     if challenge.expires_at <= now {
-        return Err(FlowError::Conflict("sms_code_expired"));
+        return Err(FlowError::from(ErrorCode::SmsCodeExpired));
     }
     charge_id_number(svc, &challenge.case_id, now).await?;
     let typed = code_hash(svc, &phone, code.trim());
@@ -196,13 +198,9 @@ pub async fn start_session(
         let attempts = svc.store.fail_sms_challenge(challenge.id, now).await?;
         let left = (max - attempts).max(0);
         return Err(if left == 0 {
-            FlowError::Conflict("sms_code_dead")
+            FlowError::from(ErrorCode::SmsCodeDead)
         } else {
-            FlowError::Invalid {
-                field: "code".into(),
-                code: "sms_code_invalid",
-                message: format!("{left} attempts left"),
-            }
+            FlowError::wrong_code(ErrorCode::SmsCodeInvalid, left.unsigned_abs())
         });
     }
     if !svc
@@ -210,7 +208,7 @@ pub async fn start_session(
         .consume_sms_challenge(challenge.id, max, now)
         .await?
     {
-        return Err(FlowError::Conflict("sms_code_dead"));
+        return Err(FlowError::from(ErrorCode::SmsCodeDead));
     }
     let token = new_token();
     let expires_at = now + Duration::minutes(i64::from(policy.session_max_minutes));
@@ -231,7 +229,7 @@ pub async fn start_session(
         now,
     )
     .await?;
-    let case = svc.store.get_case(&challenge.case_id).await?;
+    let case = app_steps::current_view(svc, &challenge.case_id).await?;
     Ok(SessionStarted {
         token,
         expires_at,
@@ -258,7 +256,7 @@ async fn charge_id_number(
         now,
     )
     .await
-    .map_err(|e| quota::relabel(e, "id_daily_limit"))
+    .map_err(|e| quota::relabel(e, ErrorCode::IdDailyLimit))
 }
 
 fn new_token() -> String {
@@ -282,7 +280,7 @@ pub async fn authenticate(
         .store
         .find_app_session(&hash)
         .await?
-        .ok_or(FlowError::Unauthenticated("session_invalid"))?;
+        .ok_or(FlowError::from(ErrorCode::SessionInvalid))?;
     let now = svc.clock.now();
     let idle = Duration::minutes(i64::from(svc.settings.app.session_idle_minutes));
     if !super::session_is_live(
@@ -292,26 +290,27 @@ pub async fn authenticate(
         idle,
         now,
     ) {
-        return Err(FlowError::Unauthenticated("session_expired"));
+        return Err(ErrorCode::SessionExpired.into());
     }
     svc.store.touch_app_session(&hash, now).await?;
     let case = svc.store.get_case(&session.case_id).await?;
     if !case.status.is_open() {
-        return Err(FlowError::Unauthenticated("case_closed"));
+        return Err(ErrorCode::CaseClosed.into());
     }
     Ok((session, case))
 }
 
 /// Records acceptance of the current consent text; an outdated version or hash is refused.
+/// Answers with the case as it is after it.
 pub async fn accept_consent(
     svc: &Services,
     case: &CaseRecord,
     version: &str,
     text_hash: &str,
     actor: &Actor,
-) -> Result<(), FlowError> {
+) -> Result<AppCaseView, FlowError> {
     if version != CONSENT_VERSION || text_hash != consent_text_hash() {
-        return Err(FlowError::Conflict("consent_outdated"));
+        return Err(ErrorCode::ConsentOutdated.into());
     }
     let now = svc.clock.now();
     svc.store
@@ -326,5 +325,5 @@ pub async fn accept_consent(
         now,
     )
     .await?;
-    Ok(())
+    app_steps::current_view(svc, &case.id).await
 }

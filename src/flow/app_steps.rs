@@ -4,10 +4,57 @@
 
 use chrono::{DateTime, Utc};
 
+use super::{FlowError, Services};
 use crate::domain::case::{CaseStatus, PhotoKind};
+use crate::domain::ids::CaseId;
+use crate::error_code::{ErrorCode, ErrorFacts};
 use crate::store::CaseRecord;
 
-use super::FlowError;
+/// The case as the App sees it: the record (status and steps done) and the websites the
+/// one check covers. What every App answer carries.
+#[derive(Debug, Clone)]
+pub struct AppCaseView {
+    /// The case as it is now.
+    pub case: CaseRecord,
+    /// The websites' domains, in filing order.
+    pub websites: Vec<String>,
+}
+
+/// An App capture's outcome with the case as it is after it.
+#[derive(Debug)]
+pub struct Captured<T> {
+    /// What the capture produced.
+    pub outcome: T,
+    /// The case, read again after the capture changed it.
+    pub case: AppCaseView,
+}
+
+/// The App's view of `case` (adds its websites).
+pub async fn view_of(svc: &Services, case: CaseRecord) -> Result<AppCaseView, FlowError> {
+    let websites = svc.store.list_websites(&case.id).await?;
+    Ok(AppCaseView {
+        case,
+        websites: websites.into_iter().map(|w| w.domain).collect(),
+    })
+}
+
+/// The App's view of the case `id` as stored now (after a capture changed it).
+pub async fn current_view(svc: &Services, id: &CaseId) -> Result<AppCaseView, FlowError> {
+    let case = svc.store.get_case(id).await?;
+    view_of(svc, case).await
+}
+
+/// Pairs a capture's outcome with the case as it is now.
+pub(super) async fn captured<T>(
+    svc: &Services,
+    id: &CaseId,
+    outcome: T,
+) -> Result<Captured<T>, FlowError> {
+    Ok(Captured {
+        outcome,
+        case: current_view(svc, id).await?,
+    })
+}
 
 /// One step of the App check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -142,11 +189,18 @@ pub fn ensure_can_capture(case: &CaseRecord, step: AppStep) -> Result<(), FlowEr
         case.decided_at,
     )?;
     if !AppStep::Consent.is_done(case) {
-        return Err(FlowError::Forbidden("consent_required"));
+        return Err(ErrorCode::ConsentRequired.into());
     }
     let mut earlier = AppStep::ALL.into_iter().take_while(|s| *s != step);
     match earlier.find(|s| !s.is_done(case)) {
-        Some(next) => Err(FlowError::OutOfOrder { next }),
+        Some(next) => {
+            let facts = ErrorFacts {
+                steps: vec![next],
+                ..ErrorFacts::default()
+            };
+            let facts = facts.with_field("next_step", next.as_str());
+            Err(FlowError::refused(ErrorCode::StepOutOfOrder, facts))
+        }
         None => Ok(()),
     }
 }

@@ -8,9 +8,12 @@ use serde_json::json;
 use super::{audit, photos, webhooks, Actor, FlowError, Services};
 use crate::domain::case::{eligibility, CaseStatus, Registration, Transition, Website};
 use crate::domain::ids::{CaseId, ClientId};
+use crate::error_code::{ErrorCode, ErrorFacts};
+use crate::imaging::qr;
 use crate::pii;
 use crate::secrets::Keyring;
 use crate::store::{CaseRecord, NewCase, StoreError, WebsiteRecord};
+use crate::telemetry::spawn_blocking_in_span;
 
 /// HMAC purposes for lookups; fixed forever (changing one orphans stored values).
 pub const MOBILE_PURPOSE: &str = "mobile";
@@ -57,7 +60,7 @@ pub async fn register(
     match svc.store.insert_case(&new_case).await {
         Ok(()) => {}
         // Two registrations of one filing raced; the other one won.
-        Err(StoreError::Conflict("filing_id_taken")) => {
+        Err(StoreError::Conflict(ErrorCode::FilingIdTaken)) => {
             let existing = svc
                 .store
                 .find_case_by_filing_id(client, reg.filing_id.as_str())
@@ -248,4 +251,76 @@ pub async fn cancel(
     }
     tracing::info!(case.id = %id, photos_purged = purged, "case cancelled");
     get(svc, client, id).await
+}
+
+/// The case behind a scanned QR token while its landing page is live (a malformed,
+/// unknown or closed token gives `None`); counts the scan.
+pub async fn scan_download_token(
+    svc: &Services,
+    token: &str,
+) -> Result<Option<CaseRecord>, FlowError> {
+    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let case = svc.store.find_case_by_download_token(token).await?;
+    let Some(case) = case.filter(CaseRecord::download_active) else {
+        return Ok(None);
+    };
+    svc.store.record_scan(&case.id, svc.clock.now()).await?;
+    Ok(Some(case))
+}
+
+/// The landing page a case's QR code points at: `{public_base_url}/d/{token}`.
+pub fn download_page_url(settings: &crate::config::Settings, token: &str) -> String {
+    format!("{}/d/{token}", settings.public_base_url())
+}
+
+/// The image format of a QR download code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QrFormat {
+    /// PNG.
+    Png,
+    /// SVG.
+    Svg,
+}
+
+/// A rendered QR download code.
+#[derive(Debug, Clone)]
+pub struct QrImage {
+    /// `image/png` or `image/svg+xml`.
+    pub content_type: &'static str,
+    /// The image.
+    pub bytes: Vec<u8>,
+}
+
+/// The client's case's QR download code (`qr_size_out_of_range` for a size outside
+/// 128–2048; not for cancelled or ineligible cases).
+pub async fn qr_code(
+    svc: &Services,
+    client: &ClientId,
+    id: &CaseId,
+    size: Option<u32>,
+    format: QrFormat,
+) -> Result<QrImage, FlowError> {
+    let size = qr::checked_size(size).map_err(|_| {
+        let code = ErrorCode::QrSizeOutOfRange;
+        FlowError::refused(
+            code,
+            ErrorFacts::default().with_field("size", code.as_str()),
+        )
+    })?;
+    let case = owned_case(svc, client, id).await?;
+    case.status.can_show_qr()?;
+    let url = download_page_url(&svc.settings, &case.download_token);
+    let rendered = spawn_blocking_in_span(move || match format {
+        QrFormat::Png => qr::render_png(&url, size).map(|png| ("image/png", png)),
+        QrFormat::Svg => qr::render_svg(&url, size).map(|svg| ("image/svg+xml", svg.into_bytes())),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("QR rendering stopped: {e}"))?;
+    let (content_type, bytes) = rendered.map_err(anyhow::Error::new)?;
+    Ok(QrImage {
+        content_type,
+        bytes,
+    })
 }

@@ -3,10 +3,12 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::{app_steps, audit, cases, webhooks, Actor, FlowError, Services};
+use super::app_steps::{self, Captured};
+use super::{audit, cases, webhooks, Actor, FlowError, Services};
 use crate::domain::case::{CaseStatus, Transition};
 use crate::domain::ids::{CaseId, ClientId};
 use crate::domain::verification_code::VerificationCode;
+use crate::error_code::{ErrorCode, ErrorFacts};
 use crate::pii;
 use crate::store::{CaseRecord, ChangeRecord, NewVerificationCode, PhotoRecord, RedeemOutcome};
 
@@ -24,20 +26,28 @@ pub struct IssuedCode {
 
 /// The App finishes: every step must be done (the answer lists what is missing), then a
 /// new code is issued. Asking again before redemption issues a new code and voids the old
-/// one, for a principal who lost the screen.
+/// one, for a principal who lost the screen. Answers with the code and the case after it.
 pub async fn complete(
     svc: &Services,
     case: &CaseRecord,
     actor: &Actor,
-) -> Result<IssuedCode, FlowError> {
+) -> Result<Captured<IssuedCode>, FlowError> {
     if case.status != CaseStatus::CodeIssued {
         app_steps::ensure_open_to_app(case)?;
     }
     let missing = app_steps::missing_for_completion(case);
     if !missing.is_empty() {
-        return Err(FlowError::StepsMissing(missing));
+        let facts = missing.iter().fold(ErrorFacts::default(), |facts, step| {
+            facts.with_field("missing_steps", step.as_str())
+        });
+        let facts = ErrorFacts {
+            steps: missing,
+            ..facts
+        };
+        return Err(FlowError::refused(ErrorCode::StepsMissing, facts));
     }
-    issue(svc, case, actor).await
+    let issued = issue(svc, case, actor).await?;
+    app_steps::captured(svc, &case.id, issued).await
 }
 
 /// Issues a new code for a case whose App steps are done, voiding any earlier code, and
@@ -105,9 +115,10 @@ pub async fn redeem(
     case.status.can_redeem()?;
     let now = svc.clock.now();
     if let Some(until) = case.redeem_locked_until.filter(|u| *u > now) {
-        return Err(FlowError::Locked {
-            retry_after_secs: (until - now).num_seconds().max(1).unsigned_abs(),
-        });
+        return Err(FlowError::retry_later(
+            ErrorCode::TooManyAttempts,
+            (until - now).num_seconds().max(1).unsigned_abs(),
+        ));
     }
     let change = audit::change(actor, Transition::Redeem, case_id, json!({}), now, None);
     let outcome = match VerificationCode::parse(typed) {
@@ -121,8 +132,8 @@ pub async fn redeem(
             let photos = svc.store.list_photos(case_id).await?;
             Ok(Manifest { case, photos })
         }
-        RedeemOutcome::AlreadyUsed => Err(FlowError::Conflict("code_already_used")),
-        RedeemOutcome::Expired => Err(FlowError::Conflict("code_expired")),
+        RedeemOutcome::AlreadyUsed => Err(ErrorCode::CodeAlreadyUsed.into()),
+        RedeemOutcome::Expired => Err(ErrorCode::CodeExpired.into()),
         RedeemOutcome::Wrong => Err(count_failure(svc, &case, actor).await?),
     }
 }
@@ -180,13 +191,11 @@ async fn count_failure(
         svc.store
             .lock_redemption(&case.id, now + lockout, now)
             .await?;
-        return Ok(FlowError::Locked {
-            retry_after_secs: lockout.num_seconds().unsigned_abs(),
-        });
+        return Ok(FlowError::retry_later(
+            ErrorCode::TooManyAttempts,
+            lockout.num_seconds().unsigned_abs(),
+        ));
     }
-    Ok(FlowError::Invalid {
-        field: "code".into(),
-        code: "code_invalid",
-        message: format!("{} attempts left", max - failures),
-    })
+    let left = u32::try_from(max - failures).unwrap_or(0);
+    Ok(FlowError::wrong_code(ErrorCode::CodeInvalid, left))
 }

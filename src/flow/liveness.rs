@@ -12,7 +12,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::app_steps::{self, AppStep};
+use super::app_steps::{self, AppStep, Captured};
 use super::photos::{self, FinishedPhoto};
 use super::quota::take_allowance;
 use super::{audit, Actor, FlowError, Services};
@@ -20,6 +20,7 @@ use crate::domain::case::PhotoKind;
 use crate::domain::geo::{parse_coordinates, ShanghaiBoundary};
 use crate::domain::ids::CaseId;
 use crate::domain::liveness::LivenessAction;
+use crate::error_code::{ErrorCode, ErrorFacts};
 use crate::imaging::face::{detect_faces, FaceBox};
 use crate::imaging::liveness::{judge, FrameFaces, Verdict};
 use crate::imaging::pipeline::{self, LumaImage, PipelineError, Processed};
@@ -80,7 +81,7 @@ pub async fn start(
     app_steps::ensure_can_capture(case, AppStep::Liveness)?;
     let now = svc.clock.now();
     let at = parse_coordinates(location.latitude, location.longitude, location.accuracy_m)
-        .map_err(|e| location_refused(e.code(), &e.to_string()))?;
+        .map_err(|e| location_refused(e.code()))?;
     let in_shanghai = boundary()?.contains_coordinates(&at);
     svc.store
         .record_location(&case.id, in_shanghai, now)
@@ -95,19 +96,14 @@ pub async fn start(
     )
     .await?;
     if !in_shanghai {
-        return Err(FlowError::Retake {
-            code: "outside_shanghai",
-            message_zh: "当前位置不在上海市，App 核验须在上海市范围内进行；如不在上海，请使用普通拍照方式".into(),
-            message_en: "You are not in Shanghai. The App check must be done within Shanghai; elsewhere, use the ordinary photo method".into(),
-            fields: vec![("location".into(), "outside_shanghai".into())],
-        });
+        return Err(location_refused(ErrorCode::OutsideShanghai));
     }
     let used = take_allowance(
         svc,
         case,
         "liveness",
         MAX_ATTEMPTS,
-        "liveness_attempts_exhausted",
+        ErrorCode::LivenessAttemptsExhausted,
     )
     .await?;
     let challenge = Challenge {
@@ -168,14 +164,15 @@ pub struct Passed {
 }
 
 /// Checks the frames of a challenge. The challenge is used up whatever the outcome: a
-/// failed attempt starts again with a new challenge.
+/// failed attempt starts again with a new challenge. Answers with the verdict and the
+/// case as it is after it.
 pub async fn submit(
     svc: &Services,
     case: &CaseRecord,
     challenge_id: &str,
     frames: Vec<Frame>,
     actor: &Actor,
-) -> Result<Passed, FlowError> {
+) -> Result<Captured<Passed>, FlowError> {
     app_steps::ensure_can_capture(case, AppStep::Liveness)?;
     // A place in the gate before the challenge is used up: a busy server costs the person
     // nothing, and the analysis and the best frame's stamping then run in that one place.
@@ -231,7 +228,7 @@ pub async fn submit(
         now,
     )
     .await?;
-    Ok(Passed { verdict, photo })
+    app_steps::captured(svc, &case.id, Passed { verdict, photo }).await
 }
 
 async fn consume_challenge(
@@ -240,7 +237,7 @@ async fn consume_challenge(
     challenge_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<LivenessAction>, FlowError> {
-    let not_found = FlowError::Conflict("challenge_not_found");
+    let not_found = FlowError::from(ErrorCode::ChallengeNotFound);
     if challenge_id.len() != 32 || !challenge_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(not_found);
     }
@@ -251,8 +248,8 @@ async fn consume_challenge(
         .await?
     {
         ConsumeOutcome::Consumed { subject } => subject,
-        ConsumeOutcome::AlreadyUsed => return Err(FlowError::Conflict("challenge_used")),
-        ConsumeOutcome::Expired => return Err(FlowError::Conflict("challenge_expired")),
+        ConsumeOutcome::AlreadyUsed => return Err(ErrorCode::ChallengeUsed.into()),
+        ConsumeOutcome::Expired => return Err(ErrorCode::ChallengeExpired.into()),
         ConsumeOutcome::Unknown => return Err(not_found),
     };
     let subject: ChallengeSubject =
@@ -272,12 +269,7 @@ fn group_frames(actions: &[LivenessAction], frames: Vec<Frame>) -> Result<Groupe
     let mut by_action: BTreeMap<LivenessAction, Vec<Arc<[u8]>>> = BTreeMap::new();
     for frame in frames {
         if !actions.contains(&frame.action) {
-            return Err(frames_refused(
-                "unexpected_action",
-                format!("frames.{}", frame.action.as_str()),
-                "上传的动作与本次要求不符，请重新开始本人核验",
-                "These frames are for an action this challenge did not ask for; start again",
-            ));
+            return Err(frames_refused(ErrorCode::UnexpectedAction, frame.action));
         }
         by_action.entry(frame.action).or_default().push(frame.bytes);
     }
@@ -288,18 +280,7 @@ fn group_frames(actions: &[LivenessAction], frames: Vec<Frame>) -> Result<Groupe
             if (MIN_FRAMES..=MAX_FRAMES).contains(&frames.len()) {
                 Ok((*action, frames))
             } else {
-                Err(frames_refused(
-                    "frame_count",
-                    format!("frames.{}", action.as_str()),
-                    format!(
-                        "“{}”需要 {MIN_FRAMES}–{MAX_FRAMES} 张画面，请重新开始本人核验",
-                        action.prompt_zh()
-                    ),
-                    format!(
-                        "“{}” needs {MIN_FRAMES}–{MAX_FRAMES} frames; start again",
-                        action.prompt_en()
-                    ),
-                ))
+                Err(frames_refused(ErrorCode::FrameCount, *action))
             }
         })
         .collect()
@@ -350,73 +331,47 @@ fn faces_of(luma: &LumaImage) -> Vec<FaceBox> {
 }
 
 fn frame_unreadable(action: LivenessAction, index: usize, err: &PipelineError) -> FlowError {
-    FlowError::Retake {
-        code: "frame_unreadable",
-        message_zh: format!(
-            "“{}”的第 {} 张画面无法读取：{}",
-            action.prompt_zh(),
-            index + 1,
-            err.hint_zh()
-        ),
-        message_en: format!(
-            "Frame {} of “{}” cannot be used: {}",
-            index + 1,
-            action.prompt_en(),
-            err.hint_en()
-        ),
-        fields: vec![(
-            format!("frames.{}[{index}]", action.as_str()),
-            err.code().into(),
-        )],
-    }
+    let facts = ErrorFacts {
+        action: Some(action),
+        frame: Some(index),
+        cause: Some(err.code()),
+        ..err.facts()
+    };
+    let path = format!("frames.{}[{index}]", action.as_str());
+    FlowError::refused(
+        ErrorCode::FrameUnreadable,
+        facts.with_field(path, err.code().as_str()),
+    )
 }
 
 fn failed(verdict: &Verdict) -> FlowError {
     let reasons = verdict.reasons();
-    // Every bad frame is a reason; the first two hints are enough to act on.
-    let join = |f: fn(&crate::imaging::liveness::Reason) -> &str| {
-        let mut hints: Vec<&str> = reasons.iter().map(f).collect();
-        hints.dedup();
-        hints.truncate(2);
-        hints.join("；")
+    let mut facts = ErrorFacts {
+        reasons: reasons.to_vec(),
+        ..ErrorFacts::default()
     };
-    FlowError::Retake {
-        code: "liveness_failed",
-        message_zh: format!(
-            "本人核验未通过：{}。请重新开始本人核验",
-            join(|r| &r.hint_zh)
-        ),
-        message_en: format!(
-            "The liveness check did not pass: {}. Start it again",
-            join(|r| &r.hint_en)
-        ),
-        fields: reasons.iter().map(|r| (r.path(), r.code.into())).collect(),
+    for reason in reasons {
+        facts = facts.with_field(reason.path(), reason.code());
     }
+    FlowError::refused(ErrorCode::LivenessFailed, facts)
 }
 
-fn frames_refused(
-    code: &'static str,
-    path: String,
-    zh: impl Into<String>,
-    en: impl Into<String>,
-) -> FlowError {
-    FlowError::Retake {
-        code,
-        message_zh: zh.into(),
-        message_en: en.into(),
-        fields: vec![(path, code.into())],
-    }
+/// Frames refused for `action` (`frame_count`, `unexpected_action`).
+pub(crate) fn frames_refused(code: ErrorCode, action: LivenessAction) -> FlowError {
+    let facts = ErrorFacts {
+        action: Some(action),
+        frames: Some((MIN_FRAMES, MAX_FRAMES)),
+        ..ErrorFacts::default()
+    };
+    let path = format!("frames.{}", action.as_str());
+    FlowError::refused(code, facts.with_field(path, code.as_str()))
 }
 
-fn location_refused(code: &'static str, detail: &str) -> FlowError {
-    FlowError::Retake {
+fn location_refused(code: ErrorCode) -> FlowError {
+    FlowError::refused(
         code,
-        message_zh: "无法确认您的位置，请打开手机定位（GPS）后重试".into(),
-        message_en: format!(
-            "Your location could not be used ({detail}); turn on location (GPS) and try again"
-        ),
-        fields: vec![("location".into(), code.into())],
-    }
+        ErrorFacts::default().with_field("location", code.as_str()),
+    )
 }
 
 fn boundary() -> Result<&'static ShanghaiBoundary, FlowError> {
@@ -477,7 +432,7 @@ mod tests {
     fn too_few_too_many_or_foreign_frames_are_refused_with_the_action_named() {
         let actions = [LivenessAction::Nod, LivenessAction::Blink];
         let code_and_field = |frames: Vec<Frame>| match group_frames(&actions, frames) {
-            Err(FlowError::Retake { code, fields, .. }) => (code, fields[0].0.clone()),
+            Err(FlowError::Refused { code, facts }) => (code.as_str(), facts.fields[0].0.clone()),
             other => panic!("expected a refusal, got {other:?}"),
         };
         let few: Vec<_> = (0..MIN_FRAMES - 1)

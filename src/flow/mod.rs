@@ -8,6 +8,8 @@ pub mod app_steps;
 pub mod audit;
 pub mod cases;
 pub mod codes;
+pub mod health;
+pub mod idempotency;
 pub mod liveness;
 pub mod maintenance;
 pub mod photos;
@@ -26,6 +28,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::calendar::BusinessCalendar;
 use crate::domain::case::TransitionError;
+use crate::error_code::{ErrorCode, ErrorFacts};
 use crate::secrets::Keyring;
 use crate::store::{Store, StoreError};
 
@@ -52,93 +55,88 @@ pub struct Services {
     pub photo_gate: crate::imaging::pipeline::PhotoGate,
 }
 
-/// What went wrong, in business terms; `http::error` maps it to a status and code.
+/// What went wrong, in business terms; `http::error` renders it through the catalog
+/// ([`ErrorCode`]), so the status and the messages live in one place.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
-    /// The input broke a rule; `field` names it and `code` says which rule.
+    /// The input broke a rule; `field` names it and `problem` says which rule. Clients see
+    /// `invalid_input` with `fields: {field: [problem]}`.
     #[error("invalid {field}: {message}")]
     Invalid {
         /// The field path, e.g. `name`.
         field: String,
-        /// A stable code, e.g. `too_long`.
-        code: &'static str,
-        /// A human explanation.
+        /// A field-level problem code, e.g. `too_long`.
+        problem: &'static str,
+        /// A human explanation, for operators (the CLI).
         message: String,
     },
-    /// The thing exists already (the name says what).
-    #[error("conflict: {0}")]
-    Conflict(&'static str),
     /// Not there, or not visible to the caller.
     #[error("not found")]
     NotFound,
     /// The case's status does not allow this.
     #[error(transparent)]
     Transition(#[from] TransitionError),
-    /// Too many tries; wait this many seconds.
-    #[error("too many attempts; retry after {retry_after_secs} s")]
-    Locked {
-        /// Seconds until the lock ends.
-        retry_after_secs: u64,
+    /// Refused by a rule: the code says which, the facts carry its figures (tries left,
+    /// retry after, missing steps) and any field problems.
+    #[error("refused: {code}")]
+    Refused {
+        /// The catalog code.
+        code: ErrorCode,
+        /// Figures for the message and field problems.
+        facts: Box<ErrorFacts>,
     },
-    /// A limit was reached; `code` says which; try again after the given seconds.
-    #[error("limit {code} reached; retry after {retry_after_secs} s")]
-    RateLimited {
-        /// Stable code, e.g. `sms_resend_too_soon`.
-        code: &'static str,
-        /// Seconds until it may work.
-        retry_after_secs: u64,
-    },
-    /// A reviewer account is locked after repeated failed logins.
-    #[error("account locked; retry after {retry_after_secs} s")]
-    AccountLocked {
-        /// Seconds until the lock ends.
-        retry_after_secs: u64,
-    },
-    /// A dependency outside our machines is down (e.g. `sms_unavailable`).
-    #[error("unavailable: {0}")]
-    Unavailable(&'static str),
-    /// The caller is not (or no longer) signed in; the code says why.
-    #[error("unauthenticated: {0}")]
-    Unauthenticated(&'static str),
-    /// An App step was attempted before an earlier one; `next` is what to do first.
-    #[error("out of order: {} comes first", next.as_str())]
-    OutOfOrder {
-        /// The first step not done.
-        next: app_steps::AppStep,
-    },
-    /// The App asked to complete before every step was done.
-    #[error("steps missing")]
-    StepsMissing(Vec<app_steps::AppStep>),
-    /// The upload was understood but cannot be used: the person should retake it. The
-    /// messages say what to do; `fields` names what was wrong (`frames.nod[2]`: `no_face`).
-    #[error("retake: {code}")]
-    Retake {
-        /// Stable code, e.g. `photo_blurry`, `liveness_failed`, `outside_shanghai`.
-        code: &'static str,
-        /// What to do, in Chinese.
-        message_zh: String,
-        /// The same in English.
-        message_en: String,
-        /// Path → problem codes.
-        fields: Vec<(String, String)>,
-    },
-    /// A per-case allowance is used up (`liveness_attempts_exhausted`, `upload_limit_reached`);
-    /// waiting does not help, the filing system must start a new case.
-    #[error("allowance {0} used up")]
-    Exhausted(&'static str),
-    /// A precondition the user must fulfil first (e.g. `consent_required`).
-    #[error("forbidden: {0}")]
-    Forbidden(&'static str),
     /// A fault of ours or a dependency's.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl FlowError {
+    /// Refused with `code` and the given facts.
+    pub fn refused(code: ErrorCode, facts: ErrorFacts) -> Self {
+        Self::Refused {
+            code,
+            facts: Box::new(facts),
+        }
+    }
+
+    /// Refused with `code`; trying again after `secs` may work.
+    pub fn retry_later(code: ErrorCode, secs: u64) -> Self {
+        Self::refused(code, ErrorFacts::retry_after(secs))
+    }
+
+    /// A wrong code typed into the field `code` (`sms_code_invalid`, `code_invalid`), with
+    /// the tries left before it dies or locks.
+    pub fn wrong_code(code: ErrorCode, tries_left: u32) -> Self {
+        let facts = ErrorFacts {
+            tries_left: Some(tries_left),
+            ..ErrorFacts::default()
+        };
+        Self::refused(code, facts.with_field("code", code.as_str()))
+    }
+
+    /// The catalog code a client sees for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Invalid { .. } => ErrorCode::InvalidInput,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::Transition(refused) => ErrorCode::from(*refused),
+            Self::Refused { code, .. } => *code,
+            Self::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+}
+
+impl From<ErrorCode> for FlowError {
+    fn from(code: ErrorCode) -> Self {
+        Self::refused(code, ErrorFacts::default())
+    }
 }
 
 impl From<StoreError> for FlowError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound => Self::NotFound,
-            StoreError::Conflict(what) => Self::Conflict(what),
+            StoreError::Conflict(code) => code.into(),
             StoreError::Transition(refused) => Self::Transition(refused),
             StoreError::Backend(e) => Self::Internal(e),
         }

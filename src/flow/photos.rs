@@ -7,12 +7,13 @@ use chrono::Utc;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::app_steps::{self, AppStep};
+use super::app_steps::{self, AppStep, Captured};
 use super::quota::take_allowance;
 use super::{audit, cases, Actor, FlowError, Services};
 use crate::blob::{BlobError, BlobId};
 use crate::domain::case::PhotoKind;
 use crate::domain::ids::{CaseId, ClientId};
+use crate::error_code::{ErrorCode, ErrorFacts};
 use crate::imaging::face::detect_faces;
 use crate::imaging::pipeline::{self, Admission, PipelineError, Processed};
 use crate::store::{CaseRecord, PhotoRecord};
@@ -22,14 +23,15 @@ pub const MAX_UPLOADS_PER_KIND: u32 = 10;
 
 /// Takes an ID photo from the App: in order (handheld, front, back, after liveness),
 /// within the case's allowance, through the pipeline; the handheld photo must show a
-/// face. A retake replaces the stored photo. Refusals store nothing.
+/// face. A retake replaces the stored photo. Refusals store nothing. Answers with the
+/// stored photo and the case as it is after it.
 pub async fn upload(
     svc: &Services,
     case: &CaseRecord,
     kind: PhotoKind,
     bytes: Arc<[u8]>,
     actor: &Actor,
-) -> Result<PhotoRecord, FlowError> {
+) -> Result<Captured<PhotoRecord>, FlowError> {
     if kind == PhotoKind::Liveness {
         // The liveness frame comes only from a passed challenge.
         return Err(FlowError::NotFound);
@@ -43,7 +45,7 @@ pub async fn upload(
         case,
         &what,
         MAX_UPLOADS_PER_KIND,
-        "upload_limit_reached",
+        ErrorCode::UploadLimitReached,
     )
     .await?;
     let record = stamp_and_keep(svc, case, kind, bytes, admission).await?;
@@ -60,7 +62,7 @@ pub async fn upload(
         record.created_at,
     )
     .await?;
-    Ok(record)
+    app_steps::captured(svc, &case.id, record).await
 }
 
 /// Runs the pipeline on an upload (and the face check on a handheld photo) in the place
@@ -140,25 +142,18 @@ fn has_face(processed: &Processed) -> bool {
 }
 
 fn no_face() -> FlowError {
-    FlowError::Retake {
-        code: "no_face",
-        message_zh: "照片中未检测到人脸，请手持身份证正对镜头、露出面部后重新拍摄".into(),
-        message_en:
-            "No face found; hold your ID card, face the camera with your face uncovered, and retake"
-                .into(),
-        fields: vec![("photo".into(), "no_face".into())],
-    }
+    let code = ErrorCode::NoFace;
+    let facts = ErrorFacts::default().with_field("photo", code.as_str());
+    FlowError::refused(code, facts)
 }
 
 /// A pipeline refusal as a retake hint; overload and faults are not the person's doing.
 pub(super) fn refused(kind: PhotoKind, err: &PipelineError) -> FlowError {
     match err {
-        e if e.is_refusal() => FlowError::Retake {
-            code: e.code(),
-            message_zh: format!("{}，请重新拍摄", e.hint_zh().trim_end_matches(['。', '，'])),
-            message_en: format!("{}; please retake", e.hint_en().trim_end_matches('.')),
-            fields: vec![(kind.as_str().into(), e.code().into())],
-        },
+        e if e.is_refusal() => FlowError::refused(
+            e.code(),
+            e.facts().with_field(kind.as_str(), e.code().as_str()),
+        ),
         e => gate_error(e),
     }
 }
@@ -166,10 +161,7 @@ pub(super) fn refused(kind: PhotoKind, err: &PipelineError) -> FlowError {
 /// Overload asks the App to retry shortly; anything else is our fault.
 pub(super) fn gate_error(err: &PipelineError) -> FlowError {
     match err {
-        PipelineError::Busy => FlowError::RateLimited {
-            code: "photo_busy",
-            retry_after_secs: 5,
-        },
+        PipelineError::Busy => FlowError::retry_later(ErrorCode::PhotoBusy, 5),
         e => FlowError::Internal(anyhow::anyhow!("image work: {e}")),
     }
 }

@@ -4,10 +4,11 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::{FlowError, Services};
+use crate::error_code::ErrorCode;
 use crate::store::{CaseRecord, Store};
 
 /// Counts one request against `key`'s quota of `limit` per `window`; when over, returns
-/// `Locked` with the seconds until the window ends.
+/// `too_many_attempts` with the seconds until the window ends (callers relabel it).
 pub async fn take(
     store: &dyn Store,
     key: &str,
@@ -23,9 +24,10 @@ pub async fn take(
         .await?;
     if count > i64::from(limit) {
         let secs = (end - now).num_seconds().max(1);
-        return Err(FlowError::Locked {
-            retry_after_secs: secs.unsigned_abs(),
-        });
+        return Err(FlowError::retry_later(
+            ErrorCode::TooManyAttempts,
+            secs.unsigned_abs(),
+        ));
     }
     Ok(())
 }
@@ -43,26 +45,26 @@ pub fn address_key(ip: Option<&str>) -> String {
     }
 }
 
-/// Names the quota a `take` refused (`sms_ip_limit`, `login_ip_limit`…) for the client.
-pub fn relabel(err: FlowError, code: &'static str) -> FlowError {
+/// Names the limit a quota refusal (`too_many_attempts` from [`take`]) came from.
+pub fn relabel(err: FlowError, code: ErrorCode) -> FlowError {
     match err {
-        FlowError::Locked { retry_after_secs } => FlowError::RateLimited {
-            code,
-            retry_after_secs,
-        },
+        FlowError::Refused {
+            code: ErrorCode::TooManyAttempts,
+            facts,
+        } => FlowError::Refused { code, facts },
         other => other,
     }
 }
 
 /// Counts one use of a per-case allowance (`liveness`, `upload_front`…) and returns how
-/// many were used, or `Exhausted(code)` beyond `limit`. The window starts at the case's
+/// many were used, or `code` (an exhausted allowance) beyond `limit`. The window starts at the case's
 /// last decision, so a rejection gives the reopened steps a fresh allowance.
 pub async fn take_allowance(
     svc: &Services,
     case: &CaseRecord,
     what: &str,
     limit: u32,
-    code: &'static str,
+    code: ErrorCode,
 ) -> Result<u32, FlowError> {
     let start = case.decided_at.unwrap_or(case.created_at);
     let key = format!("case_{what}:{}", case.id);
@@ -72,7 +74,7 @@ pub async fn take_allowance(
         .await?;
     let used = u32::try_from(used).unwrap_or(u32::MAX);
     if used > limit {
-        return Err(FlowError::Exhausted(code));
+        return Err(code.into());
     }
     Ok(used)
 }

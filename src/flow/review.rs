@@ -12,6 +12,7 @@ use crate::domain::case::{PhotoKind, Transition};
 use crate::domain::ids::CaseId;
 use crate::domain::review::{parse_reasons, reopened_steps, Reason};
 use crate::domain::role::Role;
+use crate::error_code::ErrorCode;
 use crate::pii;
 use crate::store::{
     AuditEntry, CaseRecord, ClaimOutcome, DecideOutcome, DecisionRecord, Lease, NewDecision,
@@ -98,7 +99,7 @@ pub async fn claim(
             .await?;
             Ok(until)
         }
-        ClaimOutcome::LeasedToOther(_) => Err(FlowError::Conflict("case_leased")),
+        ClaimOutcome::LeasedToOther(_) => Err(ErrorCode::CaseLeased.into()),
         ClaimOutcome::NotInReview => Err(not_in_review(svc, case_id).await),
     }
 }
@@ -215,8 +216,8 @@ async fn accessible_case(
         return Ok((case, lease, decisions));
     }
     Err(match lease {
-        Some(_) => FlowError::Conflict("case_leased"),
-        None => FlowError::Conflict("not_claimed"),
+        Some(_) => ErrorCode::CaseLeased.into(),
+        None => ErrorCode::NotClaimed.into(),
     })
 }
 
@@ -288,10 +289,11 @@ pub async fn decide(
         DecideOutcome::Decided => {}
         DecideOutcome::NotLeased => {
             let lease = svc.store.case_lease(case_id, now).await?;
-            return Err(FlowError::Conflict(match lease {
-                Some(_) => "case_leased",
-                None => "not_claimed",
-            }));
+            return Err(match lease {
+                Some(_) => ErrorCode::CaseLeased,
+                None => ErrorCode::NotClaimed,
+            }
+            .into());
         }
         DecideOutcome::NotInReview => return Err(not_in_review(svc, case_id).await),
     }
@@ -314,10 +316,10 @@ fn checked_reasons(input: &DecisionInput) -> Result<Vec<Reason>, FlowError> {
 }
 
 fn reason_error(err: &crate::domain::review::ReasonError) -> FlowError {
-    let (field, code) = err.field();
+    let (field, problem) = err.field();
     FlowError::Invalid {
         field,
-        code,
+        problem,
         message: err.to_string(),
     }
 }
@@ -339,7 +341,7 @@ async fn not_in_review(svc: &Services, case_id: &CaseId) -> FlowError {
         Ok(case) if case.progress.submitted_at.is_none() => FlowError::NotFound,
         Ok(case) => match case.status.can_show_qr() {
             Err(closed) => FlowError::Transition(closed),
-            Ok(()) => FlowError::Conflict("already_decided"),
+            Ok(()) => ErrorCode::AlreadyDecided.into(),
         },
         Err(e) => e.into(),
     }
@@ -372,10 +374,11 @@ fn require(reviewer: &Reviewer, role: Role) -> Result<(), FlowError> {
     if reviewer.roles.contains(&role) {
         return Ok(());
     }
-    Err(FlowError::Forbidden(match role {
-        Role::Reviewer => "reviewer_required",
-        Role::Auditor => "auditor_required",
-    }))
+    Err(match role {
+        Role::Reviewer => ErrorCode::ReviewerRequired,
+        Role::Auditor => ErrorCode::AuditorRequired,
+    }
+    .into())
 }
 
 fn unseal(svc: &Services, context: &str, sealed: &str) -> Result<String, FlowError> {

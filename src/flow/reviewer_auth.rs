@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::{app_auth::token_hash, audit, quota, Actor, FlowError, Services};
+use crate::error_code::ErrorCode;
 use crate::store::{NewReviewerSession, Reviewer, ReviewerSession};
 
 /// A new session: the token (shown once) and the CSRF token the console echoes.
@@ -53,7 +54,7 @@ pub async fn login(
         now,
     )
     .await
-    .map_err(|e| quota::relabel(e, "login_ip_limit"))?;
+    .map_err(|e| quota::relabel(e, ErrorCode::LoginIpLimit))?;
     // A place for the hash first: a busy server answers busy before any try is counted.
     let admission = svc.photo_gate.admit().map_err(|_| busy())?;
     let attempt = Actor {
@@ -79,9 +80,10 @@ pub async fn login(
             };
             audit_login(svc, &actor, action, json!({ "reason": reason }), now).await?;
             return Err(match found {
-                Some(_) => FlowError::Forbidden("account_disabled"),
-                None => FlowError::Unauthenticated("invalid_credentials"),
-            });
+                Some(_) => ErrorCode::AccountDisabled,
+                None => ErrorCode::InvalidCredentials,
+            }
+            .into());
         }
     };
     let actor = reviewer_actor(&reviewer, ip);
@@ -128,10 +130,7 @@ fn reviewer_actor(reviewer: &Reviewer, ip: Option<String>) -> Actor {
 
 /// The answer when the CPU gate is full: try again shortly; nothing was counted.
 fn busy() -> FlowError {
-    FlowError::RateLimited {
-        code: "server_busy",
-        retry_after_secs: 2,
-    }
+    FlowError::retry_later(ErrorCode::ServerBusy, 2)
 }
 
 async fn failed(
@@ -167,13 +166,14 @@ async fn failed(
         .await?;
         return Ok(locked(until, now));
     }
-    Ok(FlowError::Unauthenticated("invalid_credentials"))
+    Ok(FlowError::from(ErrorCode::InvalidCredentials))
 }
 
 fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> FlowError {
-    FlowError::AccountLocked {
-        retry_after_secs: (until - now).num_seconds().max(1).unsigned_abs(),
-    }
+    FlowError::retry_later(
+        ErrorCode::AccountLocked,
+        (until - now).num_seconds().max(1).unsigned_abs(),
+    )
 }
 
 async fn start_session(
@@ -208,7 +208,7 @@ pub async fn authenticate(svc: &Services, token: &str) -> Result<SignedIn, FlowE
         .store
         .find_reviewer_session(&hash)
         .await?
-        .ok_or(FlowError::Unauthenticated("login_required"))?;
+        .ok_or(FlowError::from(ErrorCode::LoginRequired))?;
     let now = svc.clock.now();
     let idle = Duration::minutes(i64::from(svc.settings.review.session_idle_minutes));
     if !super::session_is_live(
@@ -218,11 +218,11 @@ pub async fn authenticate(svc: &Services, token: &str) -> Result<SignedIn, FlowE
         idle,
         now,
     ) {
-        return Err(FlowError::Unauthenticated("login_required"));
+        return Err(FlowError::from(ErrorCode::LoginRequired));
     }
     let reviewer = svc.store.get_reviewer(&session.reviewer_id).await?;
     if reviewer.disabled_at.is_some() {
-        return Err(FlowError::Unauthenticated("login_required"));
+        return Err(FlowError::from(ErrorCode::LoginRequired));
     }
     svc.store.touch_reviewer_session(&hash, now).await?;
     Ok(SignedIn {

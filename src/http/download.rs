@@ -11,7 +11,7 @@ use super::extract::AppPath;
 use super::landing_page::{self, LandingView};
 use super::state::AppState;
 use crate::domain::platform::{self, Platform};
-use crate::store::CaseRecord;
+use crate::flow::cases;
 
 /// The page for a scanned QR code (zh-CN first, English beside it).
 #[utoipa::path(get, path = "/d/{token}", tag = "download",
@@ -25,27 +25,12 @@ pub async fn landing(
     headers: HeaderMap,
     AppPath(token): AppPath<String>,
 ) -> ApiResult<Response> {
-    let well_formed = token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit());
-    let case = if well_formed {
-        state
-            .store
-            .find_case_by_download_token(&token)
-            .await
-            .map_err(super::error::ApiError::internal)?
-    } else {
-        None
-    };
-    let Some(case) = case.filter(CaseRecord::download_active) else {
+    if cases::scan_download_token(&state, &token).await?.is_none() {
         return Ok(page(
             StatusCode::NOT_FOUND,
             landing_page::render_not_found(),
         ));
-    };
-    state
-        .store
-        .record_scan(&case.id, state.clock.now())
-        .await
-        .map_err(super::error::ApiError::internal)?;
+    }
     let ua = platform::detect(
         headers
             .get(header::USER_AGENT)

@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 
 use super::error::ApiError;
+use crate::error_code::ErrorCode;
 
 /// JSON body extractor with `ApiError` rejections.
 #[derive(Debug, Clone, Copy, Default, FromRequest)]
@@ -61,12 +62,7 @@ impl From<BytesRejection> for ApiError {
 
 impl From<MultipartRejection> for ApiError {
     fn from(_: MultipartRejection) -> Self {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "multipart_required",
-            "请以 multipart/form-data 格式上传",
-            "Send the body as multipart/form-data",
-        )
+        ApiError::new(ErrorCode::MultipartRequired)
     }
 }
 
@@ -75,46 +71,24 @@ impl From<MultipartError> for ApiError {
         if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return body_too_large();
         }
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_multipart",
-            "上传内容格式有误，请重试",
-            "The multipart body is malformed; try again",
-        )
+        ApiError::new(ErrorCode::MalformedMultipart)
     }
 }
 
 fn unreadable_body() -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "unreadable_body",
-        "无法读取请求内容",
-        "The request body could not be read",
-    )
+    ApiError::new(ErrorCode::UnreadableBody)
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
-            JsonRejection::JsonDataError(e) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_json_fields",
-                "请求内容的字段不符合要求",
-                "The JSON body has missing or mistyped fields",
-            )
-            .with_field("body", e.body_text()),
-            JsonRejection::JsonSyntaxError(_) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                "请求内容不是有效的 JSON",
-                "The request body is not valid JSON",
-            ),
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "json_content_type_required",
-                "请使用 Content-Type: application/json",
-                "Send the body with Content-Type: application/json",
-            ),
+            JsonRejection::JsonDataError(e) => {
+                ApiError::new(ErrorCode::InvalidJsonFields).with_field("body", e.body_text())
+            }
+            JsonRejection::JsonSyntaxError(_) => ApiError::new(ErrorCode::MalformedJson),
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::new(ErrorCode::JsonContentTypeRequired)
+            }
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => body_too_large(),
             _ => unreadable_body(),
         }
@@ -129,24 +103,13 @@ impl From<PathRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "查询参数有误",
-            "The query string is invalid",
-        )
-        .with_field("query", rejection.body_text())
+        ApiError::new(ErrorCode::InvalidQuery).with_field("query", rejection.body_text())
     }
 }
 
 /// The answer for a body over the route's limit.
 pub fn body_too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
-        "上传内容过大",
-        "The request body is too large",
-    )
+    ApiError::new(ErrorCode::BodyTooLarge)
 }
 
 #[cfg(test)]

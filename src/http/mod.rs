@@ -8,7 +8,8 @@
 //!
 //! Every route is registered through `utoipa_axum::routes!`, which adds it to the OpenAPI
 //! document at the same time, so the spec cannot miss a route (a test also scans this
-//! folder for plain `.route(` calls). `http` never sees `sqlx`.
+//! folder for plain `.route(` calls). `http` never sees `sqlx` nor the store: handlers call
+//! `flow` (a test scans this folder for store access).
 
 pub mod app;
 pub mod caller;
@@ -37,6 +38,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use self::error::ErrorCatalogInSpec;
 use self::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -46,10 +48,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[openapi(
     info(
         title = "heyan (核验)",
-        description = "Shanghai-mode App verification for ICP website filing. Errors share one shape: `{code, message_zh, message_en, fields?, request_id?}`.",
+        description = "Shanghai-mode App verification for ICP website filing. Errors share one shape: `{code, message_zh, message_en, fields?, request_id?}`. Each error response below names its codes; any operation may also answer `route_not_found` (404), `method_not_allowed` (405), `malformed_json`, `unreadable_body`, `invalid_query`, `malformed_multipart` (400), `json_content_type_required`, `multipart_required` (415), `body_too_large` (413), `invalid_json_fields` (422), `request_timeout` (503) and `internal_error` (500).",
     ),
     components(schemas(error::ErrorBody)),
-    modifiers(&ApiKeyScheme),
+    modifiers(&ApiKeyScheme, &ErrorCatalogInSpec),
     tags(
         (name = "filing", description = "The filing system's API: register cases, QR codes, redeem codes, pull photos, submit, cancel. `Authorization: Bearer <API key>` from `heyan client add`."),
         (name = "app", description = "The mobile App's API: SMS phone check, session (`Authorization: Bearer <token>`), consent, location and liveness, ID photos, completion"),
@@ -178,6 +180,60 @@ mod tests {
             offenders.is_empty(),
             "routes outside routes!(): {offenders:?}"
         );
+    }
+
+    /// Handlers parse, call one `flow` function and render: nothing under `src/http`
+    /// reaches the store. The rule, per production line (comments and test modules
+    /// skipped): no `.store` field access (`state.store.get_case(…)`, or `.store` starting a
+    /// chained line) and no `Store`/`StoreError` types. Plain record types that flows hand
+    /// back as read models (`use crate::store::CaseRecord`) are allowed.
+    #[test]
+    fn no_handler_reaches_the_store() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+        let mut offenders = Vec::new();
+        visit(&root, &mut |path, text| {
+            let production = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (n, line) in production.lines().enumerate() {
+                let code = line.trim_start();
+                if code.starts_with("//") {
+                    continue;
+                }
+                if reaches_store(code) {
+                    offenders.push(format!("{}:{}: {code}", path.display(), n + 1));
+                }
+            }
+        });
+        assert!(
+            offenders.is_empty(),
+            "store access outside flow:\n{}",
+            offenders.join("\n")
+        );
+    }
+
+    fn reaches_store(code: &str) -> bool {
+        let field_access = code.match_indices(".store").any(|(at, m)| {
+            !code[at + m.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        });
+        let types = ["dyn Store", "StoreError", "store::Store", "sqlx"];
+        field_access || types.iter().any(|t| code.contains(t))
+    }
+
+    #[test]
+    fn the_store_rule_sees_what_it_should() {
+        let cases = [
+            ("state.store.get_case(&id).await?", true),
+            ("            .store", true),
+            (".store.as_ref(),", true),
+            ("fn f(store: &dyn Store) {}", true),
+            ("Err(StoreError::NotFound) => {}", true),
+            ("use crate::store::CaseRecord;", false),
+            ("pub blob_store: &'static str,", false),
+            ("(header::CACHE_CONTROL, \"no-store\")", false),
+            ("state.stored_at", false),
+        ];
+        for (line, want) in cases {
+            assert_eq!(reaches_store(line), want, "{line}");
+        }
     }
 
     fn visit(dir: &Path, f: &mut dyn FnMut(&Path, &str)) {

@@ -26,6 +26,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error_code::LivenessProblem;
+
 use super::face::FaceBox;
 use crate::domain::liveness::LivenessAction;
 
@@ -42,18 +44,20 @@ pub const MIN_FRAMES: usize = 3;
 /// Greatest ratio between the largest and the smallest per-action median face size.
 pub const MAX_SIZE_RATIO: f64 = 2.0;
 
-/// Stable reason codes (also the values in the HTTP error's `fields`).
+/// Stable reason codes (also the values in the HTTP error's `fields`), from the catalog.
 pub mod codes {
+    use crate::error_code::LivenessProblem;
+
     /// An action has fewer than [`super::MIN_FRAMES`] frames (or the challenge has none).
-    pub const TOO_FEW_FRAMES: &str = "too_few_frames";
+    pub const TOO_FEW_FRAMES: &str = LivenessProblem::TooFewFrames.code();
     /// A frame shows no face.
-    pub const NO_FACE: &str = "no_face";
+    pub const NO_FACE: &str = LivenessProblem::NoFace.code();
     /// A frame shows more than one face.
-    pub const SEVERAL_FACES: &str = "several_faces";
+    pub const SEVERAL_FACES: &str = LivenessProblem::SeveralFaces.code();
     /// A nod or shake whose face did not move enough.
-    pub const NO_MOVEMENT: &str = "no_movement";
+    pub const NO_MOVEMENT: &str = LivenessProblem::NoNod.code();
     /// The face size differs too much between actions.
-    pub const FACE_CHANGED: &str = "face_changed";
+    pub const FACE_CHANGED: &str = LivenessProblem::FaceChanged.code();
 }
 
 /// What the detector found in the frames of one action, frames in capture order.
@@ -86,24 +90,36 @@ pub struct ActionResult {
     pub movement: Option<f64>,
 }
 
-/// Why the check failed, with a hint for the App user in Chinese and English.
+/// Why the check failed; the hint for the App user comes from the catalog
+/// (`error_code::LivenessProblem`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reason {
-    /// Stable code, one of [`codes`].
-    pub code: &'static str,
+    /// What went wrong; its code is one of [`codes`].
+    pub problem: LivenessProblem,
     /// Index of the action in the challenge, when the reason concerns one.
     pub action_index: Option<usize>,
     /// The action, when the reason concerns one.
     pub action: Option<LivenessAction>,
     /// Index of the frame within the action (0-based; the hints count from 1).
     pub frame: Option<usize>,
-    /// What to do, in Chinese.
-    pub hint_zh: String,
-    /// The same in English.
-    pub hint_en: String,
 }
 
 impl Reason {
+    /// The stable code, one of [`codes`].
+    pub fn code(&self) -> &'static str {
+        self.problem.code()
+    }
+
+    /// What to do, in Chinese.
+    pub fn hint_zh(&self) -> String {
+        self.problem.hint_zh(self.action, self.frame)
+    }
+
+    /// The same in English.
+    pub fn hint_en(&self) -> String {
+        self.problem.hint_en(self.action, self.frame)
+    }
+
     /// Where the reason points in the upload: `frames.nod[1]`, `frames.nod` or `frames`
     /// (the multipart field name is the action's wire name).
     pub fn path(&self) -> String {
@@ -146,7 +162,7 @@ impl Verdict {
 
     /// The reason codes alone, in order, for audit records.
     pub fn reason_codes(&self) -> Vec<&'static str> {
-        self.reasons.iter().map(|r| r.code).collect()
+        self.reasons.iter().map(Reason::code).collect()
     }
 
     /// The frame to keep for reviewers, as `(action index, frame index)`. Candidates are
@@ -166,12 +182,10 @@ pub fn judge(actions: &[FrameFaces]) -> Verdict {
     let mut reasons = Vec::new();
     if actions.is_empty() {
         reasons.push(Reason {
-            code: codes::TOO_FEW_FRAMES,
+            problem: LivenessProblem::NoFrames,
             action_index: None,
             action: None,
             frame: None,
-            hint_zh: "未收到核验照片，请重新开始本人核验".into(),
-            hint_en: "No frames were received; start the check again".into(),
         });
     }
     let relative = actions.iter().all(|a| {
@@ -283,14 +297,10 @@ fn face_changed(actions: &[FrameFaces], sizes: &[Option<f64>]) -> Option<Reason>
     }
     let index = small_at.max(large_at);
     Some(Reason {
-        code: codes::FACE_CHANGED,
+        problem: LivenessProblem::FaceChanged,
         action_index: Some(index),
         action: Some(actions[index].action),
         frame: None,
-        hint_zh: "各动作中的人脸大小相差过大，请本人全程正对镜头、保持距离不变后重试".into(),
-        hint_en: "The face changed size too much between actions; stay in front of the camera \
-                  at the same distance throughout and try again"
-            .into(),
     })
 }
 
@@ -331,101 +341,43 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
     })
 }
 
-/// The action's name inside a Chinese sentence.
-fn name_zh(action: LivenessAction) -> &'static str {
-    match action {
-        LivenessAction::Blink => "眨眼",
-        LivenessAction::Nod => "点头",
-        LivenessAction::Shake => "摇头",
-        LivenessAction::OpenMouth => "张嘴",
-    }
-}
-
-/// The action's name inside an English sentence ("the nod").
-fn name_en(action: LivenessAction) -> &'static str {
-    match action {
-        LivenessAction::Blink => "blink",
-        LivenessAction::Nod => "nod",
-        LivenessAction::Shake => "head shake",
-        LivenessAction::OpenMouth => "mouth opening",
-    }
-}
-
 fn too_few_frames(index: usize, action: LivenessAction) -> Reason {
     Reason {
-        code: codes::TOO_FEW_FRAMES,
+        problem: LivenessProblem::TooFewFrames,
         action_index: Some(index),
         action: Some(action),
         frame: None,
-        hint_zh: format!(
-            "“{}”动作的照片少于 {MIN_FRAMES} 张，请按提示重新完成该动作",
-            name_zh(action)
-        ),
-        hint_en: format!(
-            "Fewer than {MIN_FRAMES} frames for the {}; do the action again as prompted",
-            name_en(action)
-        ),
     }
 }
 
 fn no_face(index: usize, action: LivenessAction, frame: usize) -> Reason {
     Reason {
-        code: codes::NO_FACE,
+        problem: LivenessProblem::NoFace,
         action_index: Some(index),
         action: Some(action),
         frame: Some(frame),
-        hint_zh: format!(
-            "“{}”动作的第 {} 张照片中未检测到人脸，请正对镜头、保持光线充足后重试",
-            name_zh(action),
-            frame + 1
-        ),
-        hint_en: format!(
-            "No face found in frame {} of the {}; face the camera in good light and try again",
-            frame + 1,
-            name_en(action)
-        ),
     }
 }
 
 fn several_faces(index: usize, action: LivenessAction, frame: usize) -> Reason {
     Reason {
-        code: codes::SEVERAL_FACES,
+        problem: LivenessProblem::SeveralFaces,
         action_index: Some(index),
         action: Some(action),
         frame: Some(frame),
-        hint_zh: format!(
-            "“{}”动作的第 {} 张照片中检测到多张人脸，请确保画面中只有本人后重试",
-            name_zh(action),
-            frame + 1
-        ),
-        hint_en: format!(
-            "More than one face in frame {} of the {}; make sure only you are in view and try again",
-            frame + 1,
-            name_en(action)
-        ),
     }
 }
 
 fn no_movement(index: usize, action: LivenessAction) -> Reason {
-    let (zh, en) = if action == LivenessAction::Nod {
-        (
-            "未检测到点头动作，请正对镜头、按提示缓慢点头后重试",
-            "No nod was seen; face the camera and nod slowly as prompted, then try again",
-        )
-    } else {
-        (
-            "未检测到摇头动作，请正对镜头、按提示缓慢左右摇头后重试",
-            "No head shake was seen; face the camera and slowly turn your head left and right \
-             as prompted, then try again",
-        )
-    };
     Reason {
-        code: codes::NO_MOVEMENT,
+        problem: if action == LivenessAction::Nod {
+            LivenessProblem::NoNod
+        } else {
+            LivenessProblem::NoShake
+        },
         action_index: Some(index),
         action: Some(action),
         frame: None,
-        hint_zh: zh.into(),
-        hint_en: en.into(),
     }
 }
 
@@ -531,11 +483,11 @@ mod tests {
         );
         assert_eq!(reason.path(), "frames.blink[1]");
         assert_eq!(
-            reason.hint_zh,
+            reason.hint_zh(),
             "“眨眼”动作的第 2 张照片中未检测到人脸，请正对镜头、保持光线充足后重试"
         );
         assert_eq!(
-            reason.hint_en,
+            reason.hint_en(),
             "No face found in frame 2 of the blink; face the camera in good light and try again"
         );
         assert!(verdict.actions()[0].passed);
@@ -553,12 +505,12 @@ mod tests {
         assert_eq!((reason.action, reason.frame), (Some(Shake), Some(2)));
         assert_eq!(reason.path(), "frames.shake[2]");
         assert!(
-            reason.hint_zh.contains("第 3 张照片中检测到多张人脸"),
+            reason.hint_zh().contains("第 3 张照片中检测到多张人脸"),
             "{}",
-            reason.hint_zh
+            reason.hint_zh()
         );
         assert!(reason
-            .hint_en
+            .hint_en()
             .starts_with("More than one face in frame 3 of the head shake"));
         // The three one-face frames still move enough; the failure is the extra face.
         assert!(verdict.actions()[0].movement.expect("measured") >= MIN_MOVEMENT);
@@ -582,7 +534,7 @@ mod tests {
         let reason = &verdict.reasons()[0];
         assert_eq!((reason.action, reason.frame), (Some(Nod), None));
         assert_eq!(reason.path(), "frames.nod");
-        assert!(reason.hint_zh.contains("点头"), "{}", reason.hint_zh);
+        assert!(reason.hint_zh().contains("点头"), "{}", reason.hint_zh());
         assert!(verdict.actions()[0].movement.expect("measured") < MIN_MOVEMENT);
 
         // Horizontal movement does not make a nod, nor vertical a shake.
@@ -592,7 +544,7 @@ mod tests {
         vertical_shake.action = Shake;
         let verdict = judge(&[vertical_shake]);
         assert_eq!(verdict.reason_codes(), [codes::NO_MOVEMENT]);
-        assert!(verdict.reasons()[0].hint_en.contains("head shake"));
+        assert!(verdict.reasons()[0].hint_en().contains("head shake"));
     }
 
     #[test]
@@ -628,7 +580,11 @@ mod tests {
         assert_eq!(verdict.reason_codes(), [codes::TOO_FEW_FRAMES]);
         let reason = &verdict.reasons()[0];
         assert_eq!((reason.action, reason.frame), (Some(Nod), None));
-        assert!(reason.hint_zh.contains("少于 3 张"), "{}", reason.hint_zh);
+        assert!(
+            reason.hint_zh().contains("少于 3 张"),
+            "{}",
+            reason.hint_zh()
+        );
         assert!(
             verdict.actions()[0].movement.is_some(),
             "still measured for the record"
@@ -664,7 +620,7 @@ mod tests {
             (reason.action_index, reason.action),
             (Some(2), Some(OpenMouth))
         );
-        assert!(reason.hint_en.contains("changed size"));
+        assert!(reason.hint_en().contains("changed size"));
         // Per-action results stay passed: the rule spans the actions.
         assert!(verdict.actions().iter().all(|r| r.passed));
         // The smaller face coming later is named just the same.

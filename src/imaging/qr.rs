@@ -63,7 +63,8 @@ pub enum QrError {
 }
 
 impl QrError {
-    /// A stable snake_case code that API clients may branch on.
+    /// A stable snake_case name for logs and tests. Clients see only a bad size, as the
+    /// catalog's `qr_size_out_of_range`; the other failures are ours (`internal_error`).
     pub fn code(&self) -> &'static str {
         match self {
             Self::SizeOutOfRange { .. } => "qr_size_out_of_range",

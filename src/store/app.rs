@@ -13,6 +13,7 @@ use super::{
 };
 use crate::domain::case::CaseStatus;
 use crate::domain::ids::CaseId;
+use crate::error_code::ErrorCode;
 
 /// The App side: SMS challenges and App sessions.
 #[async_trait]
@@ -222,7 +223,7 @@ macro_rules! stamp {
                 .bind(Ts(at))
                 .execute(&mut *tx)
                 .await
-                .map_err(on_unique("session_exists"))?;
+                .map_err(on_unique(ErrorCode::SessionExists))?;
                 tx.commit().await.map_err(backend)
             }
 

@@ -12,11 +12,12 @@ use super::{
 };
 use crate::domain::case::{CaseStatus, Transition};
 use crate::domain::ids::{CaseId, ClientId};
+use crate::error_code::ErrorCode;
 
 /// Cases, their websites and what the App recorded on them.
 #[async_trait]
 pub trait CaseStore: Send + Sync {
-    /// Inserts a case with its websites; `Conflict("filing_id_taken")` when the client
+    /// Inserts a case with its websites; `Conflict(FilingIdTaken)` when the client
     /// registered this filing id before.
     async fn insert_case(&self, case: &NewCase) -> Result<(), StoreError>;
 
@@ -279,7 +280,7 @@ impl GuardRow {
         match checked {
             Err(refused) => StoreError::Transition(refused),
             // The case allowed it after all: it changed between the write and this read.
-            Ok(()) => StoreError::Conflict("transition_raced"),
+            Ok(()) => StoreError::Conflict(ErrorCode::TransitionRaced),
         }
     }
 }
@@ -313,7 +314,7 @@ macro_rules! stamp {
                 .bind(Ts(at))
                 .execute(&mut *tx)
                 .await
-                .map_err(on_unique("filing_id_taken"))?;
+                .map_err(on_unique(ErrorCode::FilingIdTaken))?;
                 for w in &case.websites {
                     sqlx::query(
                         "insert into websites (case_id, position, domain, principal_name_sealed,

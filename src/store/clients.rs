@@ -9,12 +9,13 @@ use super::{
     backend, id_from_db, on_unique, Client, ClientKey, NewClient, NewClientKey, StoreError,
 };
 use crate::domain::ids::{ClientId, ClientKeyId};
+use crate::error_code::ErrorCode;
 
 /// Filing-system clients and their API keys.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// Inserts a client together with its first key, in one transaction.
-    /// `Conflict("client_name_taken")` when the name is in use.
+    /// `Conflict(ClientNameTaken)` when the name is in use.
     async fn insert_client(&self, client: &NewClient, key: &NewClientKey)
         -> Result<(), StoreError>;
 
@@ -30,7 +31,7 @@ pub trait ClientStore: Send + Sync {
     /// All clients, oldest first.
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
 
-    /// Adds a key to a client (rotation); `Conflict("client_key_exists")` on a hash clash.
+    /// Adds a key to a client (rotation); `Conflict(ClientKeyExists)` on a hash clash.
     async fn insert_client_key(&self, key: &NewClientKey) -> Result<(), StoreError>;
 
     /// A client's keys, oldest first.
@@ -124,7 +125,7 @@ macro_rules! stamp {
                 .bind(Ts(client.created_at))
                 .execute(&mut *tx)
                 .await
-                .map_err(on_unique("client_name_taken"))?;
+                .map_err(on_unique(ErrorCode::ClientNameTaken))?;
                 sqlx::query(
                     "insert into client_keys (id, client_id, key_hash, key_prefix, created_at, updated_at)
                      values ($1, $2, $3, $4, $5, $5)",
@@ -136,7 +137,7 @@ macro_rules! stamp {
                 .bind(Ts(key.created_at))
                 .execute(&mut *tx)
                 .await
-                .map_err(on_unique("client_key_exists"))?;
+                .map_err(on_unique(ErrorCode::ClientKeyExists))?;
                 tx.commit().await.map_err(backend)
             }
 
@@ -197,7 +198,7 @@ macro_rules! stamp {
                 .bind(Ts(at))
                 .execute(&self.pool)
                 .await
-                .map_err(on_unique("client_key_exists"))?;
+                .map_err(on_unique(ErrorCode::ClientKeyExists))?;
                 Ok(())
             }
 

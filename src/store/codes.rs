@@ -15,7 +15,7 @@ use crate::domain::ids::CaseId;
 pub trait CodeStore: Send + Sync {
     /// Issues a new verification code for an open case: voids earlier codes, stores the
     /// new one, moves the case to `code_issued` and queues `event`, in one transaction.
-    /// `Conflict("case_not_open")` when the case cannot take a code.
+    /// `Transition(_)` when the case's status cannot take a code.
     async fn issue_code(
         &self,
         code: &NewVerificationCode,

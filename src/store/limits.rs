@@ -7,11 +7,12 @@ use sqlx::FromRow;
 
 use super::dialect::{SqlStore, Ts, EPOCH};
 use super::{backend, on_unique, ConsumeOutcome, NewSingleUseToken, StoreError};
+use crate::error_code::ErrorCode;
 
 /// Counters, cooldowns and single-use tokens: every limit lives in the database, so all instances see it.
 #[async_trait]
 pub trait LimitStore: Send + Sync {
-    /// Stores a single-use token; `Conflict("token_exists")` for a duplicate.
+    /// Stores a single-use token; `Conflict(TokenExists)` for a duplicate.
     async fn insert_single_use_token(&self, token: &NewSingleUseToken) -> Result<(), StoreError>;
 
     /// Uses a token at `now`. Of any number of concurrent callers, exactly one gets
@@ -73,7 +74,7 @@ macro_rules! stamp {
                 .bind(Ts(token.created_at))
                 .execute(&self.pool)
                 .await
-                .map_err(on_unique("token_exists"))?;
+                .map_err(on_unique(ErrorCode::TokenExists))?;
                 Ok(())
             }
 

@@ -46,6 +46,7 @@ use crate::config::{database_kind_of, DatabaseKind};
 use crate::domain::case::{CaseStatus, PhotoKind};
 use crate::domain::ids::{ClientId, ClientKeyId, ReviewerId};
 use crate::domain::role::Role;
+use crate::error_code::ErrorCode;
 
 /// What can go wrong in storage, in terms callers can act on.
 #[derive(Debug, thiserror::Error)]
@@ -53,9 +54,9 @@ pub enum StoreError {
     /// The record asked for with `get_*` does not exist.
     #[error("record not found")]
     NotFound,
-    /// A uniqueness rule was broken; the name says which (e.g. `client_name_taken`).
+    /// A uniqueness rule was broken; the code says which (e.g. `client_name_taken`).
     #[error("conflict: {0}")]
-    Conflict(&'static str),
+    Conflict(ErrorCode),
     /// A status change whose case was not in one of the transition's source statuses; the
     /// domain's reason (`Transition::check`) says why.
     #[error("transition refused: {0}")]
@@ -274,7 +275,7 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn 
 /// Maps a unique violation to `Conflict(name)`; everything else is `Backend`. Both
 /// backends report unique violations through sqlx's portable check, so the store method,
 /// not the constraint name, decides the conflict's name.
-fn on_unique(name: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+fn on_unique(name: ErrorCode) -> impl Fn(sqlx::Error) -> StoreError {
     move |err| match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(name),
         _ => StoreError::Backend(err.into()),

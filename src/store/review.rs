@@ -14,6 +14,7 @@ use super::{
 use crate::domain::case::{CaseStatus, PhotoKind, Transition};
 use crate::domain::ids::{CaseId, ReviewerId};
 use crate::domain::role::Role;
+use crate::error_code::ErrorCode;
 
 /// After a failed login.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,7 +174,7 @@ pub struct DecisionRecord {
 /// Review-desk storage.
 #[async_trait]
 pub trait ReviewStore: Send + Sync {
-    /// Inserts a reviewer; `Conflict("reviewer_username_taken")` when the name is in use.
+    /// Inserts a reviewer; `Conflict(ReviewerUsernameTaken)` when the name is in use.
     async fn insert_reviewer(&self, reviewer: &NewReviewer) -> Result<(), StoreError>;
 
     /// The reviewer with this login name.
@@ -464,7 +465,7 @@ macro_rules! stamp {
                 .bind(Ts(reviewer.created_at))
                 .execute(&self.pool)
                 .await
-                .map_err(on_unique("reviewer_username_taken"))?;
+                .map_err(on_unique(ErrorCode::ReviewerUsernameTaken))?;
                 Ok(())
             }
 
@@ -630,7 +631,7 @@ macro_rules! stamp {
                 .bind(Ts(at))
                 .execute(&self.pool)
                 .await
-                .map_err(on_unique("session_exists"))?;
+                .map_err(on_unique(ErrorCode::SessionExists))?;
                 Ok(())
             }
 

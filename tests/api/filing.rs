@@ -132,7 +132,10 @@ pub mod cases {
         assert!(
             matches!(
                 third,
-                Err(heyan::flow::FlowError::Conflict("two_keys_active"))
+                Err(heyan::flow::FlowError::Refused {
+                    code: heyan::error_code::ErrorCode::TwoKeysActive,
+                    ..
+                })
             ),
             "a third key waits"
         );

@@ -10,6 +10,7 @@ crate::on_both_databases!(crate::ops::cases =>
     readyz_is_ready_with_a_database_and_a_blob_store,
     readyz_is_503_when_the_blob_store_is_gone,
     unknown_paths_and_methods_get_the_json_error_shape,
+    errors_carry_the_catalogs_status_code_and_messages,
     every_response_carries_a_request_id_and_keeps_the_callers,
     metrics_count_requests_by_route_and_status,
     every_documented_operation_is_served,
@@ -77,6 +78,76 @@ pub mod cases {
             assert_error_shape(&json(response).await),
             "method_not_allowed"
         );
+    }
+
+    pub async fn errors_carry_the_catalogs_status_code_and_messages(db: TestDb) {
+        use heyan::error_code::{ErrorCode, ErrorFacts};
+        let app = spawn_app(db).await;
+        let client = app.add_client("p", None).await;
+        let case = app.eligible_case(&client, "BA-CAT").await;
+        let path = format!("/filing/v1/cases/{case}");
+        let cancel = || app.send_as(&client, reqwest::Method::DELETE, &path);
+        assert_eq!(cancel().await.status(), StatusCode::OK);
+
+        let cases = vec![
+            (
+                "an unknown route",
+                app.get("/no/such/path").await,
+                ErrorCode::RouteNotFound,
+            ),
+            (
+                "a body that is not JSON",
+                app.as_client(&client, reqwest::Method::POST, "/filing/v1/cases")
+                    .header("content-type", "application/json")
+                    .body("{not json")
+                    .send()
+                    .await
+                    .expect("sent"),
+                ErrorCode::MalformedJson,
+            ),
+            (
+                "a JSON body with a mistyped field",
+                app.as_client(&client, reqwest::Method::POST, "/filing/v1/cases")
+                    .json(&serde_json::json!({"filing_id": "BA-X", "websites": "none"}))
+                    .send()
+                    .await
+                    .expect("sent"),
+                ErrorCode::InvalidJsonFields,
+            ),
+            (
+                "cancelling a cancelled case",
+                cancel().await,
+                ErrorCode::CaseCancelled,
+            ),
+            (
+                "redeeming on a cancelled case",
+                app.redeem(&client, &case, "12345678").await,
+                ErrorCode::CaseCancelled,
+            ),
+            (
+                "the QR code of a cancelled case",
+                app.send_as(
+                    &client,
+                    reqwest::Method::GET,
+                    &format!("/filing/v1/cases/{case}/qr.svg"),
+                )
+                .await,
+                ErrorCode::CaseCancelled,
+            ),
+        ];
+        for (what, response, want) in cases {
+            assert_eq!(
+                response.status().as_u16(),
+                want.status().as_u16(),
+                "status for {what}"
+            );
+            let body = json(response).await;
+            assert_eq!(assert_error_shape(&body), want.as_str(), "{what}: {body}");
+            let facts = ErrorFacts::default();
+            assert_eq!(body["message_zh"], want.message_zh(&facts), "{what}");
+            assert_eq!(body["message_en"], want.message_en(&facts), "{what}");
+        }
+        assert_eq!(ErrorCode::CaseCancelled.status().as_u16(), 410);
     }
 
     pub async fn every_response_carries_a_request_id_and_keeps_the_callers(db: TestDb) {
@@ -182,8 +253,13 @@ pub mod cases {
                 let response = app.call(method.clone(), &concrete).await;
                 let status = response.status();
                 let body = response.text().await.unwrap_or_default();
+                // The spec itself names these codes, so look at the error code, not the text.
+                let code = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["code"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
                 assert!(
-                    !body.contains("route_not_found") && !body.contains("method_not_allowed"),
+                    code != "route_not_found" && code != "method_not_allowed",
                     "{method} {path} is documented but not routed ({status})"
                 );
             }

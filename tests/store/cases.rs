@@ -109,7 +109,10 @@ pub async fn refuses_a_duplicate_client_name_and_keeps_the_first(db: TestDb) {
         .await
         .expect_err("duplicate name");
     assert!(
-        matches!(err, StoreError::Conflict("client_name_taken")),
+        matches!(
+            err,
+            StoreError::Conflict(heyan::error_code::ErrorCode::ClientNameTaken)
+        ),
         "{err:?}"
     );
     // The transaction rolled back: the second key was not stored either.
@@ -178,7 +181,10 @@ pub async fn refuses_a_duplicate_reviewer_username(db: TestDb) {
         .await
         .expect_err("duplicate");
     assert!(
-        matches!(err, StoreError::Conflict("reviewer_username_taken")),
+        matches!(
+            err,
+            StoreError::Conflict(heyan::error_code::ErrorCode::ReviewerUsernameTaken)
+        ),
         "{err:?}"
     );
 }
@@ -281,7 +287,10 @@ pub async fn refuses_a_duplicate_token(db: TestDb) {
         .await
         .expect_err("duplicate");
     assert!(
-        matches!(err, StoreError::Conflict("token_exists")),
+        matches!(
+            err,
+            StoreError::Conflict(heyan::error_code::ErrorCode::TokenExists)
+        ),
         "{err:?}"
     );
 }

@@ -452,7 +452,9 @@ pub async fn reviewer_sessions_are_found_touched_and_revoked(db: TestDb) {
     store.start_reviewer_session(&new).await.expect("start");
     assert!(matches!(
         store.start_reviewer_session(&new).await,
-        Err(StoreError::Conflict("session_exists"))
+        Err(StoreError::Conflict(
+            heyan::error_code::ErrorCode::SessionExists
+        ))
     ));
 
     let found = store

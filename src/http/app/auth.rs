@@ -3,6 +3,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
+use crate::error_code::ErrorCode;
 use crate::flow::{app_auth, Actor, FlowError};
 use crate::http::caller::{bearer_token, client_ip};
 use crate::http::error::ApiError;
@@ -31,7 +32,7 @@ impl FromRequestParts<AppState> for AppUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts).filter(|t| !t.is_empty() && t.len() <= 128);
         let Some(token) = token else {
-            return Err(FlowError::Unauthenticated("session_required").into());
+            return Err(FlowError::from(ErrorCode::SessionRequired).into());
         };
         let (_, case) = app_auth::authenticate(state, token).await?;
         Ok(AppUser {

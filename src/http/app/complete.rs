@@ -9,7 +9,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::AppUser;
-use super::session::{current_case_response, AppCaseResponse};
+use super::session::AppCaseResponse;
+use crate::flow::app_steps::Captured;
 use crate::flow::codes;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::state::AppState;
@@ -44,7 +45,10 @@ pub async fn complete(
     State(state): State<AppState>,
     user: AppUser,
 ) -> ApiResult<(StatusCode, Json<CompleteResponse>)> {
-    let issued = codes::complete(&state, &user.case, &user.actor()).await?;
+    let Captured {
+        outcome: issued,
+        case,
+    } = codes::complete(&state, &user.case, &user.actor()).await?;
     let png = code_image::render_png(issued.code.as_str()).map_err(ApiError::internal)?;
     Ok((
         StatusCode::CREATED,
@@ -55,7 +59,7 @@ pub async fn complete(
             message_zh: "核验完成。请在备案系统中输入此图片验证码，72 小时内有效",
             message_en:
                 "Done. Enter this image verification code in the filing system within 72 hours",
-            case: current_case_response(&state, &user.case.id).await?,
+            case: AppCaseResponse::new(case),
         }),
     ))
 }

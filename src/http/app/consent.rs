@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::AppUser;
-use super::session::{case_json, AppCaseResponse};
+use super::session::AppCaseResponse;
 use crate::flow::app_auth::{self, CONSENT_TEXT, CONSENT_VERSION};
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::AppJson;
@@ -48,8 +48,8 @@ pub async fn get_consent() -> Json<ConsentResponse> {
 #[utoipa::path(post, path = "/app/v1/consent", tag = "app", request_body = AcceptConsentRequest,
     responses(
         (status = 200, description = "Recorded; the case's steps", body = AppCaseResponse),
-        (status = 401, description = "No session, or it expired", body = ErrorBody),
-        (status = 409, description = "The text shown is not the current one", body = ErrorBody),
+        (status = 401, description = "`session_required`, `session_invalid`, `session_expired` or `case_closed`: no session, or it expired", body = ErrorBody),
+        (status = 409, description = "`consent_outdated`: the text shown is not the current one", body = ErrorBody),
     ),
     security(("app_session" = [])))]
 pub async fn accept_consent(
@@ -57,7 +57,7 @@ pub async fn accept_consent(
     user: AppUser,
     AppJson(body): AppJson<AcceptConsentRequest>,
 ) -> ApiResult<Json<AppCaseResponse>> {
-    app_auth::accept_consent(
+    let view = app_auth::accept_consent(
         &state,
         &user.case,
         &body.version,
@@ -65,10 +65,5 @@ pub async fn accept_consent(
         &user.actor(),
     )
     .await?;
-    let case = state
-        .store
-        .get_case(&user.case.id)
-        .await
-        .map_err(crate::http::error::ApiError::internal)?;
-    case_json(&state, &case).await
+    Ok(Json(AppCaseResponse::new(view)))
 }

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::AppUser;
-use super::session::{current_case_response, AppCaseResponse};
+use super::session::AppCaseResponse;
 use crate::domain::liveness::LivenessAction;
+use crate::error_code::ErrorCode;
+use crate::flow::app_steps::Captured;
 use crate::flow::liveness::{self, Frame, ReportedLocation, MAX_FRAMES, MIN_FRAMES};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, AppMultipart, AppPath};
@@ -93,13 +95,7 @@ pub async fn start_challenge(
     AppJson(body): AppJson<ChallengeRequest>,
 ) -> ApiResult<(StatusCode, Json<ChallengeResponse>)> {
     let (Some(latitude), Some(longitude)) = (body.latitude, body.longitude) else {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "location_required",
-            "请允许 App 获取位置信息：核验须在上海市范围内进行",
-            "Allow the App to read your location: the check must be done in Shanghai",
-        )
-        .with_field("location", "required"));
+        return Err(ApiError::new(ErrorCode::LocationRequired).with_field("location", "required"));
     };
     let location = ReportedLocation {
         latitude,
@@ -142,7 +138,7 @@ pub async fn start_challenge(
         (status = 404, description = "`challenge_not_found`", body = ErrorBody),
         (status = 409, description = "`challenge_used`", body = ErrorBody),
         (status = 410, description = "`challenge_expired`", body = ErrorBody),
-        (status = 413, description = "Over 10 MiB", body = ErrorBody),
+        (status = 413, description = "`body_too_large`: over 10 MiB", body = ErrorBody),
         (status = 422, description = "`liveness_failed` with the reasons per frame, `frame_count`, `frame_unreadable`", body = ErrorBody),
     ),
     security(("app_session" = [])))]
@@ -156,24 +152,13 @@ pub async fn submit_frames(
     while let Some(field) = multipart.next_field().await? {
         let name = field.name().unwrap_or_default().to_owned();
         let Some(action) = LivenessAction::parse(&name) else {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_part",
-                "上传内容包含无法识别的部分",
-                "A part is not named after a liveness action",
-            )
-            .with_field(
+            return Err(ApiError::new(ErrorCode::UnknownPart).with_field(
                 if name.is_empty() { "part".into() } else { name },
                 "unknown",
             ));
         };
         if frames.len() >= MAX_FRAMES * LivenessAction::ALL.len() {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "frame_count",
-                "上传的画面过多，请重新开始本人核验",
-                "Too many frames; start the liveness check again",
-            ));
+            return Err(liveness::frames_refused(ErrorCode::FrameCount, action).into());
         }
         let bytes = field.bytes().await?;
         frames.push(Frame {
@@ -181,11 +166,14 @@ pub async fn submit_frames(
             bytes: Arc::from(bytes.as_ref()),
         });
     }
-    let passed = liveness::submit(&state, &user.case, &challenge, frames, &user.actor()).await?;
+    let Captured {
+        outcome: passed,
+        case,
+    } = liveness::submit(&state, &user.case, &challenge, frames, &user.actor()).await?;
     Ok(Json(LivenessResponse {
         passed: true,
         result: serde_json::to_value(passed.verdict.summary()).map_err(ApiError::internal)?,
         preview_url: "/app/v1/photos/liveness",
-        case: current_case_response(&state, &user.case.id).await?,
+        case: AppCaseResponse::new(case),
     }))
 }

@@ -11,8 +11,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::AppUser;
-use super::session::{current_case_response, AppCaseResponse};
+use super::session::AppCaseResponse;
 use crate::domain::case::PhotoKind;
+use crate::flow::app_steps::Captured;
 use crate::flow::photos;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppBytes, AppPath};
@@ -49,7 +50,7 @@ fn photo_kind(raw: &str) -> ApiResult<PhotoKind> {
         (status = 200, description = "Checked, watermarked and stored", body = PhotoResponse),
         (status = 403, description = "`consent_required`", body = ErrorBody),
         (status = 409, description = "`step_out_of_order` (names `next_step`), or the case no longer takes captures", body = ErrorBody),
-        (status = 413, description = "Over 10 MiB", body = ErrorBody),
+        (status = 413, description = "`body_too_large`: over 10 MiB", body = ErrorBody),
         (status = 422, description = "Refused with a retake hint: `too_blurry`, `too_dark`, `too_small`, `no_face`…", body = ErrorBody),
         (status = 429, description = "`upload_limit_reached` (10 per kind), or `photo_busy` (Retry-After)", body = ErrorBody),
     ),
@@ -62,14 +63,17 @@ pub async fn upload_photo(
 ) -> ApiResult<Json<PhotoResponse>> {
     let kind = photo_kind(&kind)?;
     let bytes: Arc<[u8]> = Arc::from(body.as_ref());
-    let record = photos::upload(&state, &user.case, kind, bytes, &user.actor()).await?;
+    let Captured {
+        outcome: record,
+        case,
+    } = photos::upload(&state, &user.case, kind, bytes, &user.actor()).await?;
     Ok(Json(PhotoResponse {
         kind: kind.as_str(),
         width: record.width,
         height: record.height,
         sha256: record.sha256,
         preview_url: format!("/app/v1/photos/{}", kind.as_str()),
-        case: current_case_response(&state, &user.case.id).await?,
+        case: AppCaseResponse::new(case),
     }))
 }
 
@@ -79,7 +83,7 @@ pub async fn upload_photo(
     responses(
         (status = 200, description = "The watermarked JPEG; Cache-Control: no-store; ETag", content_type = "image/jpeg", body = Vec<u8>),
         (status = 304, description = "Unchanged since the given ETag"),
-        (status = 404, description = "Not taken yet", body = ErrorBody),
+        (status = 404, description = "`not_found`: not taken yet", body = ErrorBody),
     ),
     security(("app_session" = [])))]
 pub async fn get_photo(

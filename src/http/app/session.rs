@@ -9,13 +9,13 @@ use utoipa::ToSchema;
 
 use super::auth::AppUser;
 use crate::domain::MobileNumber;
+use crate::error_code::ErrorCode;
 use crate::flow::app_auth;
-use crate::flow::app_steps::{self, AppStep};
+use crate::flow::app_steps::{self, AppCaseView, AppStep};
 use crate::http::caller::ClientAddr;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::AppJson;
 use crate::http::state::AppState;
-use crate::store::CaseRecord;
 
 /// The mobile number filled in the filing system.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -88,8 +88,9 @@ pub struct AppCaseResponse {
 }
 
 impl AppCaseResponse {
-    /// The steps of a case.
-    pub fn new(case: &CaseRecord, websites: Vec<String>) -> Self {
+    /// The App's view of a case: its steps and websites.
+    pub fn new(view: AppCaseView) -> Self {
+        let case = &view.case;
         let steps = AppStep::ALL
             .into_iter()
             .map(|step| StepResponse {
@@ -103,62 +104,23 @@ impl AppCaseResponse {
             status: case.status.as_str().into(),
             steps,
             next_step: app_steps::next_step(case).map(AppStep::as_str),
-            websites,
+            websites: view.websites,
         }
     }
 }
 
-pub(super) async fn case_response(
-    state: &AppState,
-    case: &CaseRecord,
-) -> ApiResult<AppCaseResponse> {
-    let websites = state
-        .store
-        .list_websites(&case.id)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(AppCaseResponse::new(
-        case,
-        websites.into_iter().map(|w| w.domain).collect(),
-    ))
-}
-
-/// The case's steps as they are now, read again after a capture changed them.
-pub(super) async fn current_case_response(
-    state: &AppState,
-    id: &crate::domain::ids::CaseId,
-) -> ApiResult<AppCaseResponse> {
-    let case = state.store.get_case(id).await.map_err(ApiError::internal)?;
-    case_response(state, &case).await
-}
-
-/// Public for the consent handlers.
-pub(super) async fn case_json(
-    state: &AppState,
-    case: &CaseRecord,
-) -> ApiResult<Json<AppCaseResponse>> {
-    Ok(Json(case_response(state, case).await?))
-}
-
 fn parse_mobile(raw: &str) -> ApiResult<MobileNumber> {
-    MobileNumber::parse(raw).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_mobile",
-            "请输入备案时填写的 11 位手机号",
-            "Enter the 11-digit mobile number given in the filing",
-        )
-        .with_field("mobile", e.code())
-    })
+    MobileNumber::parse(raw)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidMobile).with_field("mobile", e.code()))
 }
 
 /// Ask for an SMS code. The answer is the same whether or not the number is registered.
 #[utoipa::path(post, path = "/app/v1/sms", tag = "app", request_body = SmsRequest,
     responses(
         (status = 202, description = "If the number belongs to an open case, a code was sent", body = SmsResponse),
-        (status = 422, description = "Not a mainland mobile number", body = ErrorBody),
-        (status = 429, description = "Too soon, or a daily/hourly limit (Retry-After)", body = ErrorBody),
-        (status = 503, description = "The SMS provider is down; this try does not count", body = ErrorBody),
+        (status = 422, description = "`invalid_mobile`: not a mainland mobile number", body = ErrorBody),
+        (status = 429, description = "`sms_resend_too_soon`, `sms_daily_limit` or `sms_ip_limit`: too soon, or a daily/hourly limit (Retry-After)", body = ErrorBody),
+        (status = 503, description = "`sms_unavailable`: the SMS provider is down; this try does not count", body = ErrorBody),
     ))]
 pub async fn request_sms(
     State(state): State<AppState>,
@@ -183,9 +145,9 @@ pub async fn request_sms(
 #[utoipa::path(post, path = "/app/v1/sessions", tag = "app", request_body = SessionRequest,
     responses(
         (status = 201, description = "Signed in", body = SessionResponse),
-        (status = 410, description = "The code expired or no longer works: request a new one", body = ErrorBody),
-        (status = 422, description = "Wrong code (says how many tries remain)", body = ErrorBody),
-        (status = 429, description = "Too many checks for this ID number today", body = ErrorBody),
+        (status = 410, description = "`sms_code_expired` or `sms_code_dead`: request a new one", body = ErrorBody),
+        (status = 422, description = "`sms_code_invalid`: wrong code (says how many tries remain)", body = ErrorBody),
+        (status = 429, description = "`id_daily_limit`: too many checks for this ID number today", body = ErrorBody),
     ))]
 pub async fn create_session(
     State(state): State<AppState>,
@@ -194,7 +156,7 @@ pub async fn create_session(
 ) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
     let mobile = parse_mobile(&body.mobile)?;
     let started = app_auth::start_session(&state, &mobile, &body.code, ip.as_deref()).await?;
-    let case = case_response(&state, &started.case).await?;
+    let case = AppCaseResponse::new(started.case);
     Ok((
         StatusCode::CREATED,
         Json(SessionResponse {
@@ -209,12 +171,13 @@ pub async fn create_session(
 #[utoipa::path(get, path = "/app/v1/case", tag = "app",
     responses(
         (status = 200, description = "Steps", body = AppCaseResponse),
-        (status = 401, description = "No session, or it expired", body = ErrorBody),
+        (status = 401, description = "`session_required`, `session_invalid`, `session_expired` or `case_closed`: no session, or it expired", body = ErrorBody),
     ),
     security(("app_session" = [])))]
 pub async fn get_case(
     State(state): State<AppState>,
     user: AppUser,
 ) -> ApiResult<Json<AppCaseResponse>> {
-    case_json(&state, &user.case).await
+    let view = app_steps::view_of(&state, user.case).await?;
+    Ok(Json(AppCaseResponse::new(view)))
 }

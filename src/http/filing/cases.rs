@@ -299,11 +299,6 @@ pub struct CaseResponse {
     pub websites: Vec<WebsiteResponse>,
 }
 
-/// The landing page URL a case's QR code holds.
-pub fn download_page_url(state: &AppState, token: &str) -> String {
-    format!("{}/d/{token}", state.settings.public_base_url())
-}
-
 impl CaseResponse {
     /// Maps a case view for the filing system.
     pub fn new(state: &AppState, view: CaseView) -> Self {
@@ -319,7 +314,7 @@ impl CaseResponse {
             });
         let landing = case
             .download_active()
-            .then(|| download_page_url(state, &case.download_token));
+            .then(|| cases::download_page_url(&state.settings, &case.download_token));
         let p = case.progress;
         Self {
             download_page_url: landing,
@@ -381,10 +376,12 @@ fn to_json(state: &AppState, view: CaseView) -> serde_json::Value {
     responses(
         (status = 201, description = "Registered", body = CaseResponse),
         (status = 200, description = "This filing id was registered before; the existing case", body = CaseResponse),
-        (status = 401, description = "Missing, malformed, unknown or revoked API key", body = ErrorBody),
-        (status = 422, description = "Invalid fields (all reported, with paths), or an Idempotency-Key reused for another request", body = ErrorBody,
+        (status = 400, description = "`invalid_idempotency_key`", body = ErrorBody),
+        (status = 401, description = "`missing_api_key`, `malformed_api_key`, `unknown_api_key` or `revoked_api_key` (every filing operation)", body = ErrorBody),
+        (status = 409, description = "`idempotency_in_progress` (Retry-After)", body = ErrorBody),
+        (status = 422, description = "`invalid_input` (all fields reported, with paths), or `idempotency_key_reused` for another request", body = ErrorBody,
             example = json!({"code": "invalid_input", "message_zh": "提交的信息有误，请检查标出的字段", "message_en": "Some fields are invalid; see `fields`", "fields": {"websites[1].principal.id_number": ["bad_check_digit"]}})),
-        (status = 429, description = "Request quota exceeded", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: request quota exceeded (every filing operation)", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn create_case(
@@ -415,7 +412,7 @@ pub async fn create_case(
     params(("id" = String, Path, description = "heyan's case id")),
     responses(
         (status = 200, description = "The case", body = CaseResponse),
-        (status = 404, description = "No such case for this client", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case for this client", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn get_case(
@@ -432,7 +429,7 @@ pub async fn get_case(
     params(("filing_id" = String, Path, description = "The filing system's id")),
     responses(
         (status = 200, description = "The case", body = CaseResponse),
-        (status = 404, description = "No case for this filing id", body = ErrorBody),
+        (status = 404, description = "`not_found`: no case for this filing id", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn get_case_by_filing_id(
@@ -450,8 +447,10 @@ pub async fn get_case_by_filing_id(
            ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 hours")),
     responses(
         (status = 200, description = "In review, with `due_at`", body = CaseResponse),
-        (status = 409, description = "Not redeemed yet, or already submitted", body = ErrorBody),
-        (status = 410, description = "The case was cancelled", body = ErrorBody),
+        (status = 400, description = "`invalid_idempotency_key`", body = ErrorBody),
+        (status = 409, description = "`code_not_redeemed`, `already_submitted`, `case_ineligible` or `idempotency_in_progress`", body = ErrorBody),
+        (status = 410, description = "`case_cancelled`", body = ErrorBody),
+        (status = 422, description = "`idempotency_key_reused` for another request", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn submit_case(
@@ -474,8 +473,8 @@ pub async fn submit_case(
     params(("id" = String, Path, description = "heyan's case id")),
     responses(
         (status = 200, description = "Cancelled", body = CaseResponse),
-        (status = 404, description = "No such case for this client", body = ErrorBody),
-        (status = 410, description = "Cancelled before", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case for this client", body = ErrorBody),
+        (status = 410, description = "`case_cancelled`: cancelled before", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn cancel_case(

@@ -77,11 +77,12 @@ pub struct ManifestResponse {
            ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 hours")),
     responses(
         (status = 200, description = "Redeemed: the photo manifest", body = ManifestResponse),
-        (status = 409, description = "Used before, or no code issued yet", body = ErrorBody),
-        (status = 410, description = "The code expired, or the case was cancelled", body = ErrorBody),
-        (status = 422, description = "Wrong code (says how many tries remain)", body = ErrorBody,
+        (status = 400, description = "`invalid_idempotency_key`", body = ErrorBody),
+        (status = 409, description = "`code_already_used`, `code_not_issued`, `already_submitted`, `case_ineligible` or `idempotency_in_progress`", body = ErrorBody),
+        (status = 410, description = "`code_expired` or `case_cancelled`", body = ErrorBody),
+        (status = 422, description = "`code_invalid`: wrong code (says how many tries remain); `idempotency_key_reused` for another request", body = ErrorBody,
             example = json!({"code": "code_invalid", "message_zh": "图片验证码不正确，请核对后重新输入（9 次机会）", "message_en": "The image verification code is not correct (9 attempts left)", "fields": {"code": ["code_invalid"]}})),
-        (status = 429, description = "Too many wrong codes: locked for an hour (Retry-After)", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many wrong codes, locked for an hour (Retry-After)", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn redeem_code(
@@ -144,9 +145,9 @@ fn manifest_response(state: &AppState, m: codes::Manifest) -> ManifestResponse {
     responses(
         (status = 200, description = "The watermarked JPEG; Cache-Control: no-store; ETag", content_type = "image/jpeg", body = Vec<u8>),
         (status = 304, description = "Unchanged since the given ETag"),
-        (status = 404, description = "No such case or photo", body = ErrorBody),
-        (status = 409, description = "The code has not been redeemed", body = ErrorBody),
-        (status = 410, description = "The case was cancelled", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case or photo", body = ErrorBody),
+        (status = 409, description = "`code_not_redeemed` or `case_ineligible`", body = ErrorBody),
+        (status = 410, description = "`case_cancelled`", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn get_photo(

@@ -1,18 +1,18 @@
-//! `Idempotency-Key` for the filing system's POSTs: the first answer is kept for 24 hours
-//! and replayed for the same request; the same key with a different request is a 422.
+//! `Idempotency-Key` for the filing system's POSTs: reads the header and runs the handler
+//! between `flow::idempotency::begin` and `keep`; a replay gets the kept answer with
+//! `Idempotent-Replayed: true`.
 
 use std::future::Future;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::Duration;
-use sha2::{Digest, Sha256};
 
 use super::auth::FilingClient;
+use crate::error_code::ErrorCode;
+use crate::flow::idempotency::{self, Begun};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
-use crate::store::{IdempotencyStart, IdempotencyState};
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -33,35 +33,9 @@ where
     let Some(key) = key_of(headers)? else {
         return handler().await.map(respond);
     };
-    let now = state.clock.now();
-    let start = IdempotencyStart {
-        client_id: client.id.clone(),
-        key: key.clone(),
-        request_hash: hex::encode(Sha256::digest(fingerprint.as_bytes())),
-        now,
-        expires_at: now + Duration::hours(i64::from(state.settings.filing.idempotency_hours)),
-    };
-    match state
-        .store
-        .begin_idempotent(&start)
-        .await
-        .map_err(ApiError::internal)?
-    {
-        IdempotencyState::Fresh => run_and_keep(state, client, &key, handler).await,
-        IdempotencyState::Replay { status, body } => Ok(replay(status, &body)),
-        IdempotencyState::Mismatch => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "该 Idempotency-Key 已用于另一个请求",
-            "This Idempotency-Key was used for a different request",
-        )),
-        IdempotencyState::InProgress => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_in_progress",
-            "使用该 Idempotency-Key 的请求仍在处理中",
-            "A request with this Idempotency-Key is still being processed",
-        )
-        .retry_after(1)),
+    match idempotency::begin(state, &client.id, &key, fingerprint).await? {
+        Begun::Fresh => run_and_keep(state, client, &key, handler).await,
+        Begun::Replay { status, body } => Ok(replay(status, &body)),
     }
 }
 
@@ -76,12 +50,7 @@ fn key_of(headers: &HeaderMap) -> ApiResult<Option<String>> {
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
     match key {
         Some(k) => Ok(Some(k.to_owned())),
-        None => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_idempotency_key",
-            "Idempotency-Key 须为 1–255 个可见 ASCII 字符",
-            "Idempotency-Key must be 1–255 visible ASCII characters",
-        )),
+        None => Err(ApiError::new(ErrorCode::InvalidIdempotencyKey)),
     }
 }
 
@@ -99,25 +68,14 @@ where
 {
     let outcome = handler().await;
     let kept = match &outcome {
-        Ok((status, body)) => Some((*status, body.clone())),
-        Err(e) if !e.status().is_server_error() => Some((e.status(), e.body_json())),
+        Ok((status, body)) => Some((*status, body.to_string())),
+        Err(e) if !e.status().is_server_error() => Some((e.status(), e.body_json().to_string())),
         Err(_) => None,
     };
-    match kept {
-        Some((status, body)) => {
-            let now = state.clock.now();
-            state
-                .store
-                .finish_idempotent(&client.id, key, status.as_u16(), &body.to_string(), now)
-                .await
-                .map_err(ApiError::internal)?;
-        }
-        None => state
-            .store
-            .abandon_idempotent(&client.id, key)
-            .await
-            .map_err(ApiError::internal)?,
-    }
+    let answer = kept
+        .as_ref()
+        .map(|(status, body)| (status.as_u16(), body.as_str()));
+    idempotency::keep(state, &client.id, key, answer).await?;
     outcome.map(respond)
 }
 

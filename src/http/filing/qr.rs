@@ -1,20 +1,17 @@
 //! The case's QR download code, as PNG and SVG. It holds `{public_base_url}/d/{token}`.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::FilingClient;
-use super::cases::{case_id, download_page_url};
-use crate::flow::cases::owned_case;
-use crate::flow::FlowError;
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use super::cases::case_id;
+use crate::flow::cases::{self, QrFormat};
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{AppPath, AppQuery};
 use crate::http::state::AppState;
-use crate::imaging::qr;
-use crate::telemetry::spawn_blocking_in_span;
 
 /// QR image options.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -23,43 +20,20 @@ pub struct QrQuery {
     pub size: Option<u32>,
 }
 
-enum Format {
-    Png,
-    Svg,
-}
-
 async fn render(
     state: AppState,
     client: FilingClient,
     id: String,
     size: Option<u32>,
-    format: Format,
+    format: QrFormat,
 ) -> ApiResult<Response> {
-    let size = qr::checked_size(size).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            e.code(),
-            "二维码尺寸须在 128 到 2048 像素之间",
-            "size must be 128–2048 pixels",
-        )
-        .with_field("size", e.code())
-    })?;
-    let case = owned_case(&state, &client.id, &case_id(&id)?).await?;
-    case.status.can_show_qr().map_err(FlowError::Transition)?;
-    let url = download_page_url(&state, &case.download_token);
-    let rendered = spawn_blocking_in_span(move || match format {
-        Format::Png => qr::render_png(&url, size).map(|png| ("image/png", png)),
-        Format::Svg => qr::render_svg(&url, size).map(|svg| ("image/svg+xml", svg.into_bytes())),
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    let (content_type, bytes) = rendered.map_err(ApiError::internal)?;
+    let image = cases::qr_code(&state, &client.id, &case_id(&id)?, size, format).await?;
     Ok((
         [
-            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_TYPE, image.content_type),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        bytes,
+        image.bytes,
     )
         .into_response())
 }
@@ -69,10 +43,10 @@ async fn render(
     params(("id" = String, Path, description = "heyan's case id"), QrQuery),
     responses(
         (status = 200, description = "PNG image", content_type = "image/png", body = Vec<u8>),
-        (status = 400, description = "size out of bounds", body = ErrorBody),
-        (status = 404, description = "No such case for this client", body = ErrorBody),
-        (status = 409, description = "The case is not eligible", body = ErrorBody),
-        (status = 410, description = "The case was cancelled", body = ErrorBody),
+        (status = 400, description = "`qr_size_out_of_range`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case for this client", body = ErrorBody),
+        (status = 409, description = "`case_ineligible`", body = ErrorBody),
+        (status = 410, description = "`case_cancelled`", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn get_qr_png(
@@ -81,7 +55,7 @@ pub async fn get_qr_png(
     AppPath(id): AppPath<String>,
     AppQuery(query): AppQuery<QrQuery>,
 ) -> ApiResult<Response> {
-    render(state, client, id, query.size, Format::Png).await
+    render(state, client, id, query.size, QrFormat::Png).await
 }
 
 /// The QR download code as SVG.
@@ -89,10 +63,10 @@ pub async fn get_qr_png(
     params(("id" = String, Path, description = "heyan's case id"), QrQuery),
     responses(
         (status = 200, description = "SVG image", content_type = "image/svg+xml", body = String),
-        (status = 400, description = "size out of bounds", body = ErrorBody),
-        (status = 404, description = "No such case for this client", body = ErrorBody),
-        (status = 409, description = "The case is not eligible", body = ErrorBody),
-        (status = 410, description = "The case was cancelled", body = ErrorBody),
+        (status = 400, description = "`qr_size_out_of_range`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case for this client", body = ErrorBody),
+        (status = 409, description = "`case_ineligible`", body = ErrorBody),
+        (status = 410, description = "`case_cancelled`", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn get_qr_svg(
@@ -101,5 +75,5 @@ pub async fn get_qr_svg(
     AppPath(id): AppPath<String>,
     AppQuery(query): AppQuery<QrQuery>,
 ) -> ApiResult<Response> {
-    render(state, client, id, query.size, Format::Svg).await
+    render(state, client, id, query.size, QrFormat::Svg).await
 }

@@ -3,7 +3,6 @@
 //! `/version`. No authentication: they reveal no personal data.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -15,9 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::state::AppState;
-
-/// How long a readiness probe waits for each dependency.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+use crate::flow::health;
 
 /// The ops routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -53,9 +50,6 @@ pub struct ReadyResponse {
     pub warnings: Vec<String>,
 }
 
-/// Warn this many days before the calendar data ends.
-const CALENDAR_WARNING_DAYS: i64 = 60;
-
 /// Build information.
 #[derive(Serialize, ToSchema)]
 pub struct VersionResponse {
@@ -78,23 +72,8 @@ async fn healthz() -> Json<HealthResponse> {
         (status = 503, description = "A dependency is unavailable", body = ReadyResponse),
     ))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let (db, blobs) = tokio::join!(
-        tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()),
-        tokio::time::timeout(PROBE_TIMEOUT, state.blobs.check()),
-    );
-    let database = probe_result(
-        "database",
-        db.map_err(|_| "timed out".to_owned())
-            .and_then(|r| r.map_err(|e| format!("{e:#}"))),
-    );
-    let blob_store = probe_result(
-        "blob store",
-        blobs
-            .map_err(|_| "timed out".to_owned())
-            .and_then(|r| r.map_err(|e| e.to_string())),
-    );
-    let (calendar_days_left, warnings) = calendar_outlook(&state);
-    let ready = database == "ok" && blob_store == "ok" && calendar_days_left >= 0;
+    let readiness = health::readiness(&state).await;
+    let ready = readiness.is_ready();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -102,56 +81,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     let body = ReadyResponse {
         status: if ready { "ready" } else { "not_ready" },
-        database,
-        blob_store,
-        calendar_days_left,
-        warnings,
+        database: readiness.database.as_str(),
+        blob_store: readiness.blob_store.as_str(),
+        calendar_days_left: readiness.calendar_days_left,
+        warnings: readiness.warnings,
     };
     (status, Json(body))
-}
-
-/// Days of calendar data left (also a gauge), with a warning inside the last 60 days.
-fn calendar_outlook(state: &AppState) -> (i64, Vec<String>) {
-    let today = state
-        .clock
-        .now()
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .date_naive();
-    let left = state.calendar.days_left(today);
-    #[allow(clippy::cast_precision_loss)] // days fit an f64 exactly
-    metrics::gauge!("heyan_calendar_days_left").set(left as f64);
-    let mut warnings = Vec::new();
-    if left < CALENDAR_WARNING_DAYS {
-        let until = state.calendar.covered_until();
-        warnings.push(format!(
-            "business-day calendar data ends {until} ({left} days): add the next year (assets/calendar/README.md, calendar.extra_files)"
-        ));
-        tracing::warn!(days_left = left, covered_until = %until, "business-day calendar data ends soon");
-    }
-    (left, warnings)
-}
-
-/// Logs a failed probe (operators need the cause) and reduces it to a label.
-fn probe_result(what: &str, result: Result<(), String>) -> &'static str {
-    match result {
-        Ok(()) => "ok",
-        Err(cause) => {
-            tracing::warn!(dependency = what, error = %cause, "readiness probe failed");
-            "unavailable"
-        }
-    }
-}
-
-/// The review queue's size and overdue count, read at scrape time so they are never stale.
-async fn review_gauges(state: &AppState) {
-    match state.store.review_counts(state.clock.now()).await {
-        #[allow(clippy::cast_precision_loss)] // queue sizes fit an f64 exactly
-        Ok(counts) => {
-            metrics::gauge!("heyan_review_queue_size").set(counts.in_review as f64);
-            metrics::gauge!("heyan_review_overdue").set(counts.overdue as f64);
-        }
-        Err(e) => tracing::warn!(error = %e, "could not count the review queue"),
-    }
 }
 
 /// Prometheus text format: requests by route and status, latency histograms, the review
@@ -159,7 +94,7 @@ async fn review_gauges(state: &AppState) {
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    review_gauges(&state).await;
+    health::record_review_gauges(&state).await;
     state.metrics.run_upkeep();
     (
         [(

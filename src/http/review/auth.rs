@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, Method};
 use subtle::ConstantTimeEq;
 
+use crate::error_code::ErrorCode;
 use crate::flow::reviewer_auth::{self, SignedIn};
 use crate::flow::{Actor, FlowError};
 use crate::http::caller::{bearer_token, client_ip};
@@ -76,10 +77,10 @@ impl FromRequestParts<AppState> for ReviewerUser {
         let (token, from_cookie) = match credential(parts) {
             Some(Credential::Bearer(t)) => (t, false),
             Some(Credential::Cookie(t)) => (t, true),
-            None => return Err(FlowError::Unauthenticated("login_required").into()),
+            None => return Err(FlowError::from(ErrorCode::LoginRequired).into()),
         };
         if token.is_empty() || token.len() > 128 {
-            return Err(FlowError::Unauthenticated("login_required").into());
+            return Err(FlowError::from(ErrorCode::LoginRequired).into());
         }
         let signed_in = reviewer_auth::authenticate(state, token).await?;
         if from_cookie && changes_state(&parts.method) {
@@ -90,7 +91,7 @@ impl FromRequestParts<AppState> for ReviewerUser {
                 .unwrap_or_default();
             let expected = signed_in.session.csrf_token.as_bytes();
             if !bool::from(sent.ct_eq(expected)) {
-                return Err(FlowError::Forbidden("csrf_failed").into());
+                return Err(FlowError::from(ErrorCode::CsrfFailed).into());
             }
         }
         Ok(ReviewerUser {

@@ -41,7 +41,7 @@ pub struct ClaimResponse {
     responses(
         (status = 200, description = "Claimed", body = ClaimResponse),
         (status = 403, description = "`reviewer_required`: the account lacks the reviewer role", body = ErrorBody),
-        (status = 404, description = "No such case in review", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case in review", body = ErrorBody),
         (status = 409, description = "`case_leased` or `already_decided`", body = ErrorBody),
     ))]
 pub async fn claim(
@@ -163,7 +163,7 @@ pub struct ReviewCaseResponse {
     responses(
         (status = 200, description = "The case", body = ReviewCaseResponse),
         (status = 403, description = "`reviewer_required`: the account lacks the reviewer role", body = ErrorBody),
-        (status = 404, description = "No such case in review", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case in review", body = ErrorBody),
         (status = 409, description = "`not_claimed` or `case_leased`", body = ErrorBody),
     ))]
 pub async fn get_case(
@@ -247,7 +247,7 @@ fn case_response(view: CaseForReview, user: &ReviewerUser) -> ReviewCaseResponse
     responses(
         (status = 200, description = "The JPEG; Cache-Control: no-store", content_type = "image/jpeg", body = Vec<u8>),
         (status = 403, description = "`reviewer_required`: the account lacks the reviewer role", body = ErrorBody),
-        (status = 404, description = "No such photo", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such photo", body = ErrorBody),
         (status = 409, description = "`not_claimed` or `case_leased`", body = ErrorBody),
     ))]
 pub async fn get_photo(

@@ -66,7 +66,7 @@ pub async fn favicon() -> StatusCode {
     params(("file" = String, Path, description = "app.js or style.css")),
     responses(
         (status = 200, description = "The file"),
-        (status = 404, description = "No such file", body = crate::http::error::ErrorBody),
+        (status = 404, description = "`not_found`: no such file", body = crate::http::error::ErrorBody),
     ))]
 pub async fn static_file(AppPath(file): AppPath<String>) -> Result<Response, ApiError> {
     match file.as_str() {

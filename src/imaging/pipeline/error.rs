@@ -1,6 +1,8 @@
 //! Why a photo was refused: one variant per reason, each with a stable machine code and
-//! zh-CN / English hints telling the principal what to do. The hints never echo image
+//! zh-CN / English hints telling the principal what to do (from the `error_code` catalog). The hints never echo image
 //! content or decoder internals; `Corrupt` and `Internal` keep their detail for logs only.
+
+use crate::error_code::{ErrorCode, ErrorFacts};
 
 /// What the bytes turned out to be when they were not an accepted photo format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,7 +44,8 @@ impl SeenFormat {
         }
     }
 
-    fn zh(self) -> &'static str {
+    /// What was seen, in Chinese (a noun phrase).
+    pub fn zh(self) -> &'static str {
         match self {
             SeenFormat::Heic => "HEIC 格式",
             SeenFormat::Gif => "GIF 动图",
@@ -56,7 +59,8 @@ impl SeenFormat {
         }
     }
 
-    fn en(self) -> &'static str {
+    /// What was seen, in English (a noun phrase).
+    pub fn en(self) -> &'static str {
         match self {
             SeenFormat::Heic => "a HEIC image",
             SeenFormat::Gif => "a GIF",
@@ -160,22 +164,40 @@ pub enum PipelineError {
 }
 
 impl PipelineError {
-    /// Stable snake_case code that clients may branch on.
-    pub fn code(&self) -> &'static str {
+    /// The catalog code that clients may branch on. Cancellation is not the photo's
+    /// fault and the client is gone: it reads as `internal_error`.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            PipelineError::UnsupportedFormat { .. } => "unsupported_format",
-            PipelineError::TooLarge { .. } => "too_large",
-            PipelineError::DimensionsTooLarge { .. } => "dimensions_too_large",
-            PipelineError::TooSmall { .. } => "too_small",
-            PipelineError::Corrupt { .. } => "corrupt",
-            PipelineError::TooBlurry { .. } => "too_blurry",
-            PipelineError::TooDark { .. } => "too_dark",
-            PipelineError::TooBright { .. } => "too_bright",
-            PipelineError::Glare { .. } => "glare",
-            PipelineError::Cancelled => "cancelled",
-            PipelineError::Busy => "busy",
-            PipelineError::Internal(_) => "internal_error",
+            PipelineError::UnsupportedFormat { .. } => ErrorCode::UnsupportedFormat,
+            PipelineError::TooLarge { .. } => ErrorCode::TooLarge,
+            PipelineError::DimensionsTooLarge { .. } => ErrorCode::DimensionsTooLarge,
+            PipelineError::TooSmall { .. } => ErrorCode::TooSmall,
+            PipelineError::Corrupt { .. } => ErrorCode::Corrupt,
+            PipelineError::TooBlurry { .. } => ErrorCode::TooBlurry,
+            PipelineError::TooDark { .. } => ErrorCode::TooDark,
+            PipelineError::TooBright { .. } => ErrorCode::TooBright,
+            PipelineError::Glare { .. } => ErrorCode::Glare,
+            PipelineError::Busy => ErrorCode::PhotoBusy,
+            PipelineError::Cancelled | PipelineError::Internal(_) => ErrorCode::InternalError,
         }
+    }
+
+    /// The figures the code's message needs (format seen, size limits).
+    pub fn facts(&self) -> ErrorFacts {
+        let mut facts = ErrorFacts::default();
+        match self {
+            PipelineError::UnsupportedFormat { seen } => facts.seen = Some(*seen),
+            PipelineError::TooLarge { max_bytes, .. } => {
+                facts.max_mb = Some((*max_bytes >> 20) as u64);
+            }
+            PipelineError::TooSmall {
+                min_width,
+                min_height,
+                ..
+            } => facts.min_size = Some((*min_width, *min_height)),
+            _ => {}
+        }
+        facts
     }
 
     /// True when the principal should retake or pick another photo (a 422), false for
@@ -195,77 +217,14 @@ impl PipelineError {
         }
     }
 
-    /// Retake hint in Simplified Chinese, shown to the principal.
+    /// Retake hint in Simplified Chinese, shown to the principal (the catalog's message).
     pub fn hint_zh(&self) -> String {
-        match self {
-            PipelineError::UnsupportedFormat { seen } => {
-                format!("收到的是{}，请上传 JPEG、PNG 或 WebP 格式的照片", seen.zh())
-            }
-            PipelineError::TooLarge { max_bytes, .. } => {
-                format!(
-                    "照片文件过大（上限 {} MB），请重新拍摄或压缩后上传",
-                    max_bytes >> 20
-                )
-            }
-            PipelineError::DimensionsTooLarge { .. } => {
-                "照片像素过多，请使用手机相机的标准分辨率重新拍摄".to_string()
-            }
-            PipelineError::TooSmall {
-                min_width,
-                min_height,
-                ..
-            } => {
-                format!("照片分辨率过低（至少 {min_width}×{min_height}），请重新拍摄")
-            }
-            PipelineError::Corrupt { .. } => "照片文件已损坏或不完整，请重新拍摄后上传".to_string(),
-            PipelineError::TooBlurry { .. } => "照片模糊，请对焦后重新拍摄".to_string(),
-            PipelineError::TooDark { .. } => "照片过暗，请在光线充足处重新拍摄".to_string(),
-            PipelineError::TooBright { .. } => "照片过亮，请避免强光直射后重新拍摄".to_string(),
-            PipelineError::Glare { .. } => {
-                "照片有反光或过曝区域，请调整角度避开反光后重新拍摄".to_string()
-            }
-            PipelineError::Cancelled => "上传已取消".to_string(),
-            PipelineError::Busy => "系统繁忙，请稍后重试".to_string(),
-            PipelineError::Internal(_) => "系统内部错误，请稍后重试".to_string(),
-        }
+        self.code().message_zh(&self.facts())
     }
 
-    /// Retake hint in English.
+    /// Retake hint in English (the catalog's message).
     pub fn hint_en(&self) -> String {
-        match self {
-            PipelineError::UnsupportedFormat { seen } => {
-                format!("This is {}; please upload a JPEG, PNG or WebP photo", seen.en())
-            }
-            PipelineError::TooLarge { max_bytes, .. } => format!(
-                "The file is too large (at most {} MB); retake or compress the photo",
-                max_bytes >> 20
-            ),
-            PipelineError::DimensionsTooLarge { .. } => {
-                "The photo has too many pixels; retake it at the camera's standard resolution"
-                    .to_string()
-            }
-            PipelineError::TooSmall { min_width, min_height, .. } => format!(
-                "The photo's resolution is too low (at least {min_width}×{min_height}); retake it"
-            ),
-            PipelineError::Corrupt { .. } => {
-                "The file is damaged or incomplete; retake the photo and upload it again"
-                    .to_string()
-            }
-            PipelineError::TooBlurry { .. } => "The photo is blurry; focus and retake it".to_string(),
-            PipelineError::TooDark { .. } => {
-                "The photo is too dark; retake it in good light".to_string()
-            }
-            PipelineError::TooBright { .. } => {
-                "The photo is too bright; avoid direct strong light and retake it".to_string()
-            }
-            PipelineError::Glare { .. } => {
-                "Part of the photo is blown out by glare; tilt the card away from the light and retake it"
-                    .to_string()
-            }
-            PipelineError::Cancelled => "The upload was cancelled".to_string(),
-            PipelineError::Busy => "The service is busy; try again shortly".to_string(),
-            PipelineError::Internal(_) => "Internal error; try again shortly".to_string(),
-        }
+        self.code().message_en(&self.facts())
     }
 
     pub(crate) fn corrupt(detail: impl Into<String>) -> Self {
@@ -322,7 +281,7 @@ mod tests {
             PipelineError::Internal("x".into()),
         ];
         for e in &errors {
-            let code = e.code();
+            let code = e.code().as_str();
             assert!(
                 code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
                 "{code}"
@@ -350,7 +309,7 @@ mod tests {
         let e = PipelineError::UnsupportedFormat {
             seen: SeenFormat::Gif,
         };
-        assert_eq!(e.code(), "unsupported_format");
+        assert_eq!(e.code().as_str(), "unsupported_format");
         assert_eq!(e.seen(), Some(SeenFormat::Gif));
         assert!(e.hint_zh().contains("GIF"));
         assert!(e.hint_en().contains("GIF"));

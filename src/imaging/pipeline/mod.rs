@@ -464,7 +464,7 @@ mod tests {
     fn code(input: &[u8]) -> &'static str {
         match process(input, PhotoKind::Front, &opts()) {
             Ok(_) => "ok",
-            Err(e) => e.code(),
+            Err(e) => e.code().as_str(),
         }
     }
 
@@ -689,7 +689,7 @@ mod tests {
         for (what, input, seen) in cases {
             let err = process(&input, PhotoKind::Front, &opts()).unwrap_err();
             assert_eq!(
-                (err.code(), err.seen()),
+                (err.code().as_str(), err.seen()),
                 ("unsupported_format", Some(seen)),
                 "{what}"
             );
