@@ -115,8 +115,8 @@ fn build_case(
             .collect(),
         client_id: client.clone(),
         filing_id: reg.filing_id.as_str().to_owned(),
-        region: reg.region.as_str().to_owned(),
-        subject_type: reg.subject_type.as_str().to_owned(),
+        region: reg.region.clone(),
+        subject_type: reg.subject_type,
         eligible: verdict.is_ok(),
         ineligible_reason: verdict.err().map(|r| r.code().to_owned()),
         status: if verdict.is_ok() {

@@ -207,7 +207,7 @@ pub async fn keep(
     let record = PhotoRecord {
         case_id: case_id.clone(),
         kind: photo.kind,
-        blob_id: blob_id.as_str().to_owned(),
+        blob_id,
         width: i32::try_from(photo.width).unwrap_or(i32::MAX),
         height: i32::try_from(photo.height).unwrap_or(i32::MAX),
         size_bytes: i64::try_from(photo.jpeg.len()).unwrap_or(i64::MAX),
@@ -263,8 +263,7 @@ pub(super) async fn fetch(
         .into_iter()
         .find(|p| p.kind == kind)
         .ok_or(FlowError::NotFound)?;
-    let blob_id = BlobId::parse(&record.blob_id).map_err(blob_error)?;
-    let jpeg = svc.blobs.get(&blob_id).await.map_err(blob_error)?;
+    let jpeg = svc.blobs.get(&record.blob_id).await.map_err(blob_error)?;
     let details = json!({ "kind": kind.as_str(), "sha256": record.sha256 });
     audit::record(
         svc.store.as_ref(),
@@ -283,16 +282,14 @@ pub(super) async fn fetch(
 pub async fn purge_case_photos(svc: &Services, case_id: &CaseId) -> Result<usize, FlowError> {
     let photos = svc.store.list_photos(case_id).await?;
     for photo in &photos {
-        let blob_id = BlobId::parse(&photo.blob_id).map_err(blob_error)?;
-        svc.blobs.delete(&blob_id).await.map_err(blob_error)?;
+        svc.blobs.delete(&photo.blob_id).await.map_err(blob_error)?;
         svc.store.delete_photo(case_id, photo.kind).await?;
     }
     Ok(photos.len())
 }
 
-async fn delete_blob(svc: &Services, raw: &str) {
-    let Ok(id) = BlobId::parse(raw) else { return };
-    if let Err(e) = svc.blobs.delete(&id).await {
+async fn delete_blob(svc: &Services, id: &BlobId) {
+    if let Err(e) = svc.blobs.delete(id).await {
         // The row is gone already; the orphan holds only ciphertext and is logged for operators.
         tracing::warn!(blob.id = %id, error = %e, at = %Utc::now(), "could not delete a replaced photo blob");
     }

@@ -7,10 +7,10 @@ use sqlx::FromRow;
 
 use super::dialect::{SqlStore, Ts};
 use super::{
-    backend, id_from_db, on_unique, status_from_db, CaseRecord, ChangeRecord, NewCase, Progress,
-    StoreError, WebsiteRecord,
+    backend, corrupt, id_from_db, on_unique, status_from_db, CaseRecord, ChangeRecord, NewCase,
+    Progress, StoreError, WebsiteRecord,
 };
-use crate::domain::case::{CaseStatus, Transition};
+use crate::domain::case::{CaseStatus, Region, SubjectType, Transition};
 use crate::domain::ids::{CaseId, ClientId};
 use crate::error_code::ErrorCode;
 
@@ -138,8 +138,9 @@ impl TryFrom<CaseRow> for CaseRecord {
             id: id_from_db(&r.id, CaseId::parse)?,
             client_id: id_from_db(&r.client_id, ClientId::parse)?,
             filing_id: r.filing_id,
-            region: r.region,
-            subject_type: r.subject_type,
+            region: Region::parse(&r.region).ok_or_else(|| corrupt("region", &r.region))?,
+            subject_type: SubjectType::parse(&r.subject_type)
+                .ok_or_else(|| corrupt("subject type", &r.subject_type))?,
             subject_name_sealed: r.subject_name_sealed,
             subject_name_masked: r.subject_name_masked,
             eligible: r.eligible,
@@ -301,8 +302,8 @@ macro_rules! stamp {
                 .bind(case.id.as_str())
                 .bind(case.client_id.as_str())
                 .bind(&case.filing_id)
-                .bind(&case.region)
-                .bind(&case.subject_type)
+                .bind(case.region.as_str())
+                .bind(case.subject_type.as_str())
                 .bind(&case.subject_name_sealed)
                 .bind(&case.subject_name_masked)
                 .bind(case.eligible)

@@ -323,6 +323,12 @@ fn kind_from_db(raw: &str) -> Result<PhotoKind, StoreError> {
     })
 }
 
+/// A value read from storage that the domain does not know: the database was changed
+/// behind heyan's back.
+fn corrupt(what: &str, raw: &str) -> StoreError {
+    StoreError::Backend(anyhow::anyhow!("unknown {what} in database: {raw}"))
+}
+
 /// Converts an id read from storage.
 fn id_from_db<T>(
     raw: &str,

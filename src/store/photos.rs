@@ -5,7 +5,8 @@ use sqlx::FromRow;
 
 use super::cases::capture_sql;
 use super::dialect::{SqlStore, Ts};
-use super::{backend, id_from_db, kind_from_db, step_column, PhotoRecord, StoreError};
+use super::{backend, corrupt, id_from_db, kind_from_db, step_column, PhotoRecord, StoreError};
+use crate::blob::BlobId;
 use crate::domain::case::PhotoKind;
 use crate::domain::ids::CaseId;
 
@@ -16,13 +17,17 @@ pub trait PhotoStore: Send + Sync {
     /// in the same transaction, only while the App may still take the step
     /// (`CaseStatus::check_capture`, else `StoreError::Transition`); returns the replaced
     /// photo's blob id so its blob can be deleted.
-    async fn upsert_photo(&self, photo: &PhotoRecord) -> Result<Option<String>, StoreError>;
+    async fn upsert_photo(&self, photo: &PhotoRecord) -> Result<Option<BlobId>, StoreError>;
 
     /// A case's photos.
     async fn list_photos(&self, case_id: &CaseId) -> Result<Vec<PhotoRecord>, StoreError>;
 
     /// Removes a photo's row (after its blob is deleted).
     async fn delete_photo(&self, case_id: &CaseId, kind: PhotoKind) -> Result<(), StoreError>;
+}
+
+fn blob_from_db(raw: &str) -> Result<BlobId, StoreError> {
+    BlobId::parse(raw).map_err(|_| corrupt("blob id", raw))
 }
 
 #[derive(FromRow)]
@@ -44,7 +49,7 @@ impl TryFrom<PhotoRow> for PhotoRecord {
         Ok(PhotoRecord {
             case_id: id_from_db(&r.case_id, CaseId::parse)?,
             kind: kind_from_db(&r.kind)?,
-            blob_id: r.blob_id,
+            blob_id: blob_from_db(&r.blob_id)?,
             width: r.width,
             height: r.height,
             size_bytes: r.size_bytes,
@@ -59,7 +64,7 @@ macro_rules! stamp {
     ($db:ty) => {
         #[async_trait]
         impl PhotoStore for SqlStore<$db> {
-            async fn upsert_photo(&self, photo: &PhotoRecord) -> Result<Option<String>, StoreError> {
+            async fn upsert_photo(&self, photo: &PhotoRecord) -> Result<Option<BlobId>, StoreError> {
                 let at = photo.created_at;
                 let step = step_column(photo.kind);
                 let mut tx = Self::begin_write(&self.pool).await?;
@@ -83,7 +88,7 @@ macro_rules! stamp {
                 )
                 .bind(photo.case_id.as_str())
                 .bind(photo.kind.as_str())
-                .bind(&photo.blob_id)
+                .bind(photo.blob_id.as_str())
                 .bind(photo.width)
                 .bind(photo.height)
                 .bind(photo.size_bytes)
@@ -95,7 +100,7 @@ macro_rules! stamp {
                 .await
                 .map_err(backend)?;
                 tx.commit().await.map_err(backend)?;
-                Ok(replaced.map(|(blob,)| blob))
+                replaced.map(|(blob,)| blob_from_db(&blob)).transpose()
             }
 
             async fn list_photos(&self, case_id: &CaseId) -> Result<Vec<PhotoRecord>, StoreError> {

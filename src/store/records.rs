@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::case::{CaseStatus, PhotoKind};
+use crate::blob::BlobId;
+use crate::domain::case::{CaseStatus, PhotoKind, Region, SubjectType};
 use crate::domain::ids::{CaseId, ClientId, EventId};
 
 /// A website as registered, with its principal's data sealed, masked and HMACed.
@@ -44,9 +45,9 @@ pub struct NewCase {
     /// The filing system's id.
     pub filing_id: String,
     /// Normalised region.
-    pub region: String,
-    /// individual | enterprise.
-    pub subject_type: String,
+    pub region: Region,
+    /// Who the filing is for.
+    pub subject_type: SubjectType,
     /// Subject name, sealed.
     pub subject_name_sealed: String,
     /// Subject name, masked.
@@ -98,9 +99,9 @@ pub struct CaseRecord {
     /// The filing system's id.
     pub filing_id: String,
     /// Normalised region.
-    pub region: String,
-    /// individual | enterprise.
-    pub subject_type: String,
+    pub region: Region,
+    /// Who the filing is for.
+    pub subject_type: SubjectType,
     /// Subject name, sealed.
     pub subject_name_sealed: String,
     /// Subject name, masked.
@@ -155,8 +156,8 @@ pub struct PhotoRecord {
     pub case_id: CaseId,
     /// Which photo.
     pub kind: PhotoKind,
-    /// Blob id in the blob store.
-    pub blob_id: String,
+    /// Its image in the blob store.
+    pub blob_id: BlobId,
     /// Pixels.
     pub width: i32,
     /// Pixels.

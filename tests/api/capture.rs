@@ -537,9 +537,8 @@ pub mod cases {
             .find(|p| p.kind.as_str() == "front")
             .expect("front");
         assert_ne!(new.blob_id, old.blob_id);
-        let old_blob = heyan::blob::BlobId::parse(&old.blob_id).expect("blob id");
         assert!(
-            r.phone.app.state.blobs.get(&old_blob).await.is_err(),
+            r.phone.app.state.blobs.get(&old.blob_id).await.is_err(),
             "old blob deleted"
         );
         // Retaking the front does not undo the later back photo.

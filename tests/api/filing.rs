@@ -783,7 +783,7 @@ pub mod cases {
         let case = app.eligible_case(&client, "BA-20").await;
         let code = finish_app(&app, &case).await;
         let id = CaseId::parse(&case).expect("id");
-        let blobs: Vec<String> = app
+        let blobs: Vec<BlobId> = app
             .state
             .store
             .list_photos(&id)
@@ -802,11 +802,7 @@ pub mod cases {
         assert_eq!(body["status"], "cancelled");
         assert!(body["cancelled_at"].is_string());
         for blob in &blobs {
-            let gone = app
-                .state
-                .blobs
-                .get(&BlobId::parse(blob).expect("blob id"))
-                .await;
+            let gone = app.state.blobs.get(blob).await;
             assert!(
                 matches!(gone, Err(BlobError::NotFound)),
                 "blob {blob} purged"

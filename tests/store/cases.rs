@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use heyan::clock::to_millis;
-use heyan::domain::case::{CaseStatus, PhotoKind, TransitionError};
+use heyan::domain::case::{CaseStatus, PhotoKind, Region, SubjectType, TransitionError};
 use heyan::domain::ids::{CaseId, ClientId, ClientKeyId, EventId, ReviewerId};
 use heyan::domain::role::Role;
 use heyan::flow::audit::{self, BrokenLink};
@@ -393,8 +393,8 @@ fn new_case(client: &ClientId, filing_id: &str) -> NewCase {
         id: CaseId::new(),
         client_id: client.clone(),
         filing_id: filing_id.into(),
-        region: "shanghai".into(),
-        subject_type: "individual".into(),
+        region: Region::parse("shanghai").expect("region"),
+        subject_type: SubjectType::Individual,
         subject_name_sealed: "v1.sealed".into(),
         subject_name_masked: "张*".into(),
         eligible: true,
@@ -705,7 +705,7 @@ pub async fn a_retaken_photo_replaces_the_old_and_names_its_blob(db: TestDb) {
     let photo = |blob: &str| PhotoRecord {
         case_id: case.id.clone(),
         kind: PhotoKind::Front,
-        blob_id: blob.into(),
+        blob_id: crate::blob(blob),
         width: 2048,
         height: 1536,
         size_bytes: 123_456,
@@ -719,11 +719,11 @@ pub async fn a_retaken_photo_replaces_the_old_and_names_its_blob(db: TestDb) {
     );
     assert_eq!(
         store.upsert_photo(&photo("blob2")).await.expect("retake"),
-        Some("blob1".into())
+        Some(crate::blob("blob1"))
     );
     let photos = store.list_photos(&case.id).await.expect("list");
     assert_eq!(photos.len(), 1);
-    assert_eq!(photos[0].blob_id, "blob2");
+    assert_eq!(photos[0].blob_id, crate::blob("blob2"));
     assert_eq!((photos[0].width, photos[0].size_bytes), (2048, 123_456));
 }
 

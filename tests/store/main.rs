@@ -8,8 +8,16 @@ mod cases;
 mod review;
 
 use chrono::{DateTime, Utc};
+use heyan::blob::BlobId;
 use heyan::domain::ids::CaseId;
 use heyan::store::{ChangeRecord, NewAuditEntry, NewEvent};
+use sha2::{Digest, Sha256};
+
+/// A blob id named after `name` (the same name, the same id), so tests can say which
+/// photo is which.
+pub fn blob(name: &str) -> BlobId {
+    BlobId::parse(&hex::encode(&Sha256::digest(name.as_bytes())[..16])).expect("32 hex digits")
+}
 
 /// The audit entry (and webhook event) a status change writes in its own transaction.
 pub fn change(

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use heyan::blob::BlobId;
 use heyan::clock::to_millis;
-use heyan::domain::case::{CaseStatus, PhotoKind, TransitionError};
+use heyan::domain::case::{CaseStatus, PhotoKind, Region, SubjectType, TransitionError};
 use heyan::domain::ids::{CaseId, ClientId, ClientKeyId, EventId, ReviewerId};
 use heyan::domain::role::Role;
 use heyan::store::{
@@ -65,8 +66,8 @@ async fn case_in(store: &Arc<dyn Store>, client: &ClientId, at: DateTime<Utc>) -
         id: CaseId::new(),
         client_id: client.clone(),
         filing_id: format!("F-{}", hex::encode(rand::random::<[u8; 6]>())),
-        region: "shanghai".into(),
-        subject_type: "individual".into(),
+        region: Region::parse("shanghai").expect("region"),
+        subject_type: SubjectType::Individual,
         subject_name_sealed: "v1.sealed".into(),
         subject_name_masked: "张*".into(),
         eligible: true,
@@ -92,7 +93,7 @@ async fn case_in_review(
         let photo = PhotoRecord {
             case_id: id.clone(),
             kind,
-            blob_id: format!("blob-{}", kind.as_str()),
+            blob_id: crate::blob(&format!("blob-{}", kind.as_str())),
             width: 2048,
             height: 1536,
             size_bytes: 1000,
@@ -1138,8 +1139,8 @@ pub async fn purgeable_cases_follow_the_retention_rules(db: TestDb) {
         id: CaseId::new(),
         client_id: client.clone(),
         filing_id: "F-INELIGIBLE".into(),
-        region: "beijing".into(),
-        subject_type: "individual".into(),
+        region: Region::parse("beijing").expect("region"),
+        subject_type: SubjectType::Individual,
         subject_name_sealed: "v1.sealed".into(),
         subject_name_masked: "王*".into(),
         eligible: false,
@@ -1221,7 +1222,7 @@ fn photo_of(case: &CaseId, kind: PhotoKind, blob: &str, at: DateTime<Utc>) -> Ph
     PhotoRecord {
         case_id: case.clone(),
         kind,
-        blob_id: blob.into(),
+        blob_id: crate::blob(blob),
         width: 2048,
         height: 1536,
         size_bytes: 1000,
@@ -1231,7 +1232,7 @@ fn photo_of(case: &CaseId, kind: PhotoKind, blob: &str, at: DateTime<Utc>) -> Ph
     }
 }
 
-fn refused_because(result: Result<Option<String>, StoreError>, why: TransitionError) {
+fn refused_because(result: Result<Option<BlobId>, StoreError>, why: TransitionError) {
     match result {
         Err(StoreError::Transition(got)) => assert_eq!(got, why),
         other => panic!("expected {why:?}, got {other:?}"),
@@ -1258,7 +1259,7 @@ pub async fn a_capture_is_stored_only_while_the_app_may_take_it(db: TestDb) {
                 .upsert_photo(&photo_of(&rejected, PhotoKind::Front, blob, at))
                 .await
                 .expect("reopened step"),
-            Some(replaced.to_owned())
+            Some(crate::blob(replaced))
         );
     }
     let kept: Vec<_> = store
@@ -1268,8 +1269,8 @@ pub async fn a_capture_is_stored_only_while_the_app_may_take_it(db: TestDb) {
         .into_iter()
         .map(|p| (p.kind, p.blob_id))
         .collect();
-    assert!(kept.contains(&(PhotoKind::Handheld, "blob-handheld".into())));
-    assert!(kept.contains(&(PhotoKind::Front, "front-3".into())));
+    assert!(kept.contains(&(PhotoKind::Handheld, crate::blob("blob-handheld"))));
+    assert!(kept.contains(&(PhotoKind::Front, crate::blob("front-3"))));
 
     // A case in review, a cancelled one and a purged one take nothing; their rows stay.
     let in_review = case_in_review(&store, &client, at, at + Duration::hours(8)).await;
@@ -1314,7 +1315,7 @@ pub async fn a_capture_is_stored_only_while_the_app_may_take_it(db: TestDb) {
             .into_iter()
             .map(|p| p.blob_id)
             .collect();
-        assert!(!blobs.contains(&"late".to_owned()), "{blobs:?}");
+        assert!(!blobs.contains(&crate::blob("late")), "{blobs:?}");
     }
     let stored = store.get_case(&in_review).await.expect("case");
     assert_eq!(stored.status, CaseStatus::InReview);
@@ -1375,9 +1376,9 @@ pub async fn concurrent_retakes_of_one_photo_all_land_and_leave_one_row(db: Test
     assert_eq!(photos.len(), 1);
     // Every upload but the last one standing was replaced exactly once.
     replaced.push(photos[0].blob_id.clone());
-    replaced.sort();
-    let mut all: Vec<_> = (0..12).map(|i| format!("b{i}")).collect();
-    all.sort();
+    replaced.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let mut all: Vec<_> = (0..12).map(|i| crate::blob(&format!("b{i}"))).collect();
+    all.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     assert_eq!(replaced, all);
 }
 

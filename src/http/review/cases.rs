@@ -198,7 +198,7 @@ fn case_response(view: CaseForReview, user: &ReviewerUser) -> ReviewCaseResponse
         case_id: case.id.to_string(),
         filing_id: case.filing_id.clone(),
         status: case.status.as_str().into(),
-        subject_type: case.subject_type.clone(),
+        subject_type: case.subject_type.as_str().to_owned(),
         subject_name: view.subject_name.clone(),
         submitted_at: case.progress.submitted_at,
         due_at: case.due_at,
