@@ -6,7 +6,7 @@ use sqlx::FromRow;
 
 use super::dialect::{SqlStore, Ts};
 use super::{
-    backend, id_from_db, on_unique, Client, ClientKey, NewClient, NewClientKey, StoreError,
+    backend, found, id_from_db, on_unique, Client, ClientKey, NewClient, NewClientKey, StoreError,
 };
 use crate::domain::ids::{ClientId, ClientKeyId};
 use crate::error_code::ErrorCode;
@@ -228,10 +228,7 @@ macro_rules! stamp {
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                found(done.rows_affected())
             }
 
             async fn revoke_client(
@@ -247,9 +244,7 @@ macro_rules! stamp {
                     .execute(&mut *tx)
                     .await
                     .map_err(backend)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                found(done.rows_affected())?;
                 sqlx::query("update client_keys set revoked_at = $1, updated_at = $2 where client_id = $3 and revoked_at is null")
                     .bind(Ts(now))
                     .bind(Ts(now))

@@ -323,6 +323,14 @@ fn kind_from_db(raw: &str) -> Result<PhotoKind, StoreError> {
     })
 }
 
+/// `Ok` when a statement changed a row, `NotFound` when it changed none.
+fn found(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 /// A value read from storage that the domain does not know: the database was changed
 /// behind heyan's back.
 fn corrupt(what: &str, raw: &str) -> StoreError {

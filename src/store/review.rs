@@ -8,8 +8,8 @@ use sqlx::FromRow;
 use super::cases::{status_list, transition_sql, CaseRow, CASE_COLUMNS};
 use super::dialect::{SqlStore, Ts};
 use super::{
-    backend, id_from_db, on_unique, reopened_columns, roles_from_db, CaseRecord, ChangeRecord,
-    NewReviewer, Reviewer, StoreError,
+    backend, found, id_from_db, on_unique, reopened_columns, roles_from_db, CaseRecord,
+    ChangeRecord, NewReviewer, Reviewer, StoreError,
 };
 use crate::domain::case::{CaseStatus, PhotoKind, Transition};
 use crate::domain::ids::{CaseId, ReviewerId};
@@ -547,9 +547,7 @@ macro_rules! stamp {
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                found(done.rows_affected())?;
                 Ok(LoginFailure {
                     failures: attempt,
                     locked_until: Some(lock_until),
@@ -568,10 +566,7 @@ macro_rules! stamp {
                         .execute(&self.pool)
                         .await
                         .map_err(backend)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                found(done.rows_affected())
             }
 
             async fn set_reviewer_password(
@@ -921,10 +916,7 @@ macro_rules! stamp {
                     .execute(&self.pool)
                     .await
                     .map_err(backend)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                found(done.rows_affected())
             }
         }
 
