@@ -114,18 +114,28 @@ pub async fn redeem(
     let case = cases::owned_case(svc, client, case_id).await?;
     case.status.can_redeem()?;
     let now = svc.clock.now();
-    if let Some(until) = case.redeem_locked_until.filter(|u| *u > now) {
-        return Err(FlowError::retry_later(
-            ErrorCode::TooManyAttempts,
-            (until - now).num_seconds().max(1).unsigned_abs(),
-        ));
-    }
+    let policy = &svc.settings.filing;
+    let max = i32::try_from(policy.redeem_max_failures).unwrap_or(i32::MAX);
+    let lockout = Duration::minutes(i64::from(policy.redeem_lockout_minutes));
+    // Counted before the code is checked: racing wrong codes cannot all pass as first tries.
+    let Some(attempt) = svc
+        .store
+        .begin_redeem_attempt(case_id, max, now - lockout, now)
+        .await?
+    else {
+        return Err(locked_out(svc, case_id, now).await?);
+    };
     let change = audit::change(actor, Transition::Redeem, case_id, json!({}), now, None);
     let outcome = match VerificationCode::parse(typed) {
         Ok(code) => try_hashes(svc, case_id, &code, &change).await?,
         // A malformed entry is just another wrong code.
         Err(_) => RedeemOutcome::Wrong,
     };
+    let wrong = outcome == RedeemOutcome::Wrong;
+    let locked = svc
+        .store
+        .settle_redeem_attempt(case_id, attempt, wrong, max, now + lockout, now)
+        .await?;
     match outcome {
         RedeemOutcome::Redeemed => {
             let case = svc.store.get_case(case_id).await?;
@@ -134,8 +144,44 @@ pub async fn redeem(
         }
         RedeemOutcome::AlreadyUsed => Err(ErrorCode::CodeAlreadyUsed.into()),
         RedeemOutcome::Expired => Err(ErrorCode::CodeExpired.into()),
-        RedeemOutcome::Wrong => Err(count_failure(svc, &case, actor).await?),
+        RedeemOutcome::Wrong => {
+            audit::record(
+                svc.store.as_ref(),
+                actor,
+                "code.redeem_failed",
+                Some(&case.id),
+                json!({ "failures": attempt, "locked": locked }),
+                now,
+            )
+            .await?;
+            if locked {
+                return Err(FlowError::retry_later(
+                    ErrorCode::TooManyAttempts,
+                    lockout.num_seconds().unsigned_abs(),
+                ));
+            }
+            let left = u32::try_from(max - attempt).unwrap_or(0);
+            Err(FlowError::wrong_code(ErrorCode::CodeInvalid, left))
+        }
     }
+}
+
+/// Why no try was let through: redemption is locked (until when), or the run's last tries
+/// are being checked right now (a moment).
+async fn locked_out(
+    svc: &Services,
+    case_id: &CaseId,
+    now: DateTime<Utc>,
+) -> Result<FlowError, FlowError> {
+    let case = svc.store.get_case(case_id).await?;
+    let secs = case
+        .redeem_locked_until
+        .filter(|until| *until > now)
+        .map_or(5, |until| (until - now).num_seconds().max(1));
+    Ok(FlowError::retry_later(
+        ErrorCode::TooManyAttempts,
+        secs.unsigned_abs(),
+    ))
 }
 
 /// Tries the code's HMAC under every key, so a rotation does not void live codes.
@@ -156,46 +202,4 @@ async fn try_hashes(
         }
     }
     Ok(last)
-}
-
-/// Counts a wrong code; the one that reaches the limit locks redemption.
-async fn count_failure(
-    svc: &Services,
-    case: &CaseRecord,
-    actor: &Actor,
-) -> Result<FlowError, FlowError> {
-    let now = svc.clock.now();
-    let policy = &svc.settings.filing;
-    let lockout = Duration::minutes(i64::from(policy.redeem_lockout_minutes));
-    let key = format!("redeem_fail:{}", case.id);
-    // One window per lockout period: failures older than that no longer count.
-    let window_start = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH
-        + Duration::seconds(
-            now.timestamp() / lockout.num_seconds().max(1) * lockout.num_seconds().max(1),
-        );
-    let failures = svc
-        .store
-        .increment_counter(&key, window_start, window_start + lockout * 2, now)
-        .await?;
-    audit::record(
-        svc.store.as_ref(),
-        actor,
-        "code.redeem_failed",
-        Some(&case.id),
-        json!({ "failures": failures }),
-        now,
-    )
-    .await?;
-    let max = i64::from(policy.redeem_max_failures);
-    if failures >= max {
-        svc.store
-            .lock_redemption(&case.id, now + lockout, now)
-            .await?;
-        return Ok(FlowError::retry_later(
-            ErrorCode::TooManyAttempts,
-            lockout.num_seconds().unsigned_abs(),
-        ));
-    }
-    let left = u32::try_from(max - failures).unwrap_or(0);
-    Ok(FlowError::wrong_code(ErrorCode::CodeInvalid, left))
 }

@@ -6,11 +6,11 @@ use sqlx::FromRow;
 
 use super::cases::transition_sql;
 use super::dialect::{SqlStore, Ts};
-use super::{backend, ChangeRecord, NewVerificationCode, RedeemOutcome, StoreError};
+use super::{backend, found, ChangeRecord, NewVerificationCode, RedeemOutcome, StoreError};
 use crate::domain::case::Transition;
 use crate::domain::ids::CaseId;
 
-/// Image verification codes: issue, redeem, lock out.
+/// Image verification codes: issue, redeem, count wrong tries and lock out.
 #[async_trait]
 pub trait CodeStore: Send + Sync {
     /// Issues a new verification code for an open case: voids earlier codes, stores the
@@ -32,13 +32,31 @@ pub trait CodeStore: Send + Sync {
         record: &ChangeRecord,
     ) -> Result<RedeemOutcome, StoreError>;
 
-    /// Blocks redemption for the case until `until` (after too many wrong codes).
-    async fn lock_redemption(
+    /// Reserves one redemption try on a case, counted before the code is checked so that
+    /// racing tries are all counted. A run of tries starts at the first counted one and
+    /// lasts until `run_start` passes it; refused (`None`) while redemption is locked or
+    /// `max` tries of the current run are already counted. Returns the try's number in
+    /// its run.
+    async fn begin_redeem_attempt(
         &self,
         case_id: &CaseId,
-        until: DateTime<Utc>,
+        max: i32,
+        run_start: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Option<i32>, StoreError>;
+
+    /// Settles try number `attempt`. A wrong code that is the run's `max`-th locks
+    /// redemption until `lock_until` (returns `true`) and starts a new run; a real code
+    /// (redeemed, used or expired) starts a new run too.
+    async fn settle_redeem_attempt(
+        &self,
+        case_id: &CaseId,
+        attempt: i32,
+        wrong: bool,
+        max: i32,
+        lock_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 #[derive(FromRow)]
@@ -153,20 +171,66 @@ macro_rules! stamp {
                 })
             }
 
-            async fn lock_redemption(
+            async fn begin_redeem_attempt(
                 &self,
                 case_id: &CaseId,
-                until: DateTime<Utc>,
+                max: i32,
+                run_start: DateTime<Utc>,
                 now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                sqlx::query("update cases set redeem_locked_until = $1, updated_at = $2 where id = $3")
-                    .bind(Ts(until))
-                    .bind(Ts(now))
-                    .bind(case_id.as_str())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend)?;
-                Ok(())
+            ) -> Result<Option<i32>, StoreError> {
+                // One statement: the right-hand sides see the old row, and racing tries
+                // queue on its lock, so exactly `max` of them are let through.
+                let counted: Option<(i32,)> = sqlx::query_as(
+                    "update cases set
+                         redeem_attempts = case when redeem_attempts_since is null
+                             or redeem_attempts_since <= $3 then 1 else redeem_attempts + 1 end,
+                         redeem_attempts_since = case when redeem_attempts_since is null
+                             or redeem_attempts_since <= $3 then $1 else redeem_attempts_since end,
+                         updated_at = $1
+                     where id = $2
+                       and (redeem_locked_until is null or redeem_locked_until <= $1)
+                       and (redeem_attempts < $4 or redeem_attempts_since is null
+                            or redeem_attempts_since <= $3)
+                     returning redeem_attempts",
+                )
+                .bind(Ts(now))
+                .bind(case_id.as_str())
+                .bind(Ts(run_start))
+                .bind(max)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(counted.map(|(attempt,)| attempt))
+            }
+
+            async fn settle_redeem_attempt(
+                &self,
+                case_id: &CaseId,
+                attempt: i32,
+                wrong: bool,
+                max: i32,
+                lock_until: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let lock = wrong && attempt >= max;
+                if wrong && !lock {
+                    return Ok(false);
+                }
+                let done = sqlx::query(
+                    "update cases set redeem_attempts = 0, redeem_attempts_since = null,
+                         redeem_locked_until = case when $1 then $2 else redeem_locked_until end,
+                         updated_at = $3
+                     where id = $4",
+                )
+                .bind(lock)
+                .bind(Ts(lock_until))
+                .bind(Ts(now))
+                .bind(case_id.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                found(done.rows_affected())?;
+                Ok(lock)
             }
         }
     };

@@ -33,6 +33,8 @@ crate::on_both_databases!(crate::filing::cases =>
     redeeming_before_the_app_finished_is_a_conflict,
     a_code_redeems_once_and_returns_the_photo_manifest,
     a_wrong_code_says_how_many_tries_remain_and_ten_lock_the_filing,
+    racing_wrong_codes_are_all_counted,
+    wrong_codes_count_within_an_hour_of_the_first,
     a_new_code_voids_the_old_one,
     concurrent_redemptions_of_one_code_have_one_winner,
     photos_are_pulled_only_after_redemption_and_every_pull_is_audited,
@@ -640,6 +642,81 @@ pub mod cases {
         let locked = app.redeem(&client, &case, &code).await;
         assert!(locked.headers().contains_key("retry-after"));
         assert_error(locked, 429, "too_many_attempts").await;
+    }
+
+    pub async fn racing_wrong_codes_are_all_counted(db: TestDb) {
+        let app = Arc::new(spawn_app(db).await);
+        let client = app.add_client("p", None).await;
+        let case = app.eligible_case(&client, "BA-RACE").await;
+        let code = finish_app(&app, &case).await;
+        let racers: Vec<_> = (0..30)
+            .map(|i| {
+                let (app, client, case) = (app.clone(), client.clone(), case.clone());
+                // Well-formed codes that are all wrong (the real one is skipped).
+                let guess = format!("{:08}", 10_000_000 + i);
+                tokio::spawn(
+                    async move { app.redeem(&client, &case, &guess).await.status().as_u16() },
+                )
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for r in racers {
+            statuses.push(r.await.expect("task"));
+        }
+        let wrong = statuses.iter().filter(|s| **s == 422).count();
+        assert!(wrong <= 9, "at most nine plain refusals: {statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 429).count(),
+            30 - wrong,
+            "{statuses:?}"
+        );
+        let checked = app
+            .state
+            .store
+            .list_audit(Some(&CaseId::parse(&case).expect("id")), 0, 1000)
+            .await
+            .expect("audit")
+            .into_iter()
+            .filter(|e| e.entry.action == "code.redeem_failed")
+            .count();
+        assert_eq!(checked, 10, "exactly ten codes were tried");
+        assert_error(
+            app.redeem(&client, &case, &code).await,
+            429,
+            "too_many_attempts",
+        )
+        .await;
+    }
+
+    pub async fn wrong_codes_count_within_an_hour_of_the_first(db: TestDb) {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let app = spawn_app_at(db, clock.clone(), |_| {}).await;
+        let client = app.add_client("p", None).await;
+        let case = app.eligible_case(&client, "BA-RUN").await;
+        let code = finish_app(&app, &case).await;
+        for _ in 0..9 {
+            assert_error(
+                app.redeem(&client, &case, "00000000").await,
+                422,
+                "code_invalid",
+            )
+            .await;
+        }
+        // An hour after the first wrong code the count starts again.
+        clock.advance(Duration::minutes(61));
+        let fresh = assert_error(
+            app.redeem(&client, &case, "00000000").await,
+            422,
+            "code_invalid",
+        )
+        .await;
+        assert!(
+            fresh["message_en"]
+                .as_str()
+                .is_some_and(|m| m.contains("9 attempts left")),
+            "{fresh}"
+        );
+        assert_eq!(app.redeem(&client, &case, &code).await.status(), 200);
     }
 
     pub async fn a_new_code_voids_the_old_one(db: TestDb) {

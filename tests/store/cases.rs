@@ -991,3 +991,95 @@ pub async fn events_are_claimed_per_client(db: TestDb) {
         .expect("claim")
         .is_empty());
 }
+
+pub async fn redemption_tries_are_counted_before_they_are_checked(db: TestDb) {
+    let store = db.store();
+    let client = client_in(&store).await;
+    let case = new_case(&client, "F-TRIES");
+    store.insert_case(&case).await.expect("case");
+    let at = now();
+    let run_start = at - Duration::hours(1);
+    let lock_until = at + Duration::hours(1);
+    // Sixteen tries at once: exactly ten are let through, numbered 1 to 10.
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, id) = (store.clone(), case.id.clone());
+            tokio::spawn(async move {
+                store
+                    .begin_redeem_attempt(&id, 10, run_start, at)
+                    .await
+                    .expect("begin")
+            })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    for r in racers {
+        numbers.extend(r.await.expect("task"));
+    }
+    numbers.sort();
+    assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
+    // Wrong codes below the tenth change nothing; the tenth locks and starts a new run.
+    assert!(!store
+        .settle_redeem_attempt(&case.id, 9, true, 10, lock_until, at)
+        .await
+        .expect("settle"));
+    assert!(store
+        .settle_redeem_attempt(&case.id, 10, true, 10, lock_until, at)
+        .await
+        .expect("settle"));
+    let locked = store.get_case(&case.id).await.expect("case");
+    assert_eq!(locked.redeem_locked_until, Some(lock_until));
+    assert_eq!(
+        store
+            .begin_redeem_attempt(&case.id, 10, run_start, at)
+            .await
+            .expect("begin"),
+        None
+    );
+    assert_eq!(
+        store
+            .begin_redeem_attempt(&case.id, 10, lock_until - Duration::hours(1), lock_until)
+            .await
+            .expect("begin"),
+        Some(1),
+        "after the lock a new run starts"
+    );
+    // A run ends an hour after its first try, and a real code ends it too.
+    let later = lock_until + Duration::minutes(30);
+    assert_eq!(
+        store
+            .begin_redeem_attempt(&case.id, 10, later - Duration::hours(1), later)
+            .await
+            .expect("begin"),
+        Some(2)
+    );
+    let past_the_run = lock_until + Duration::minutes(61);
+    assert_eq!(
+        store
+            .begin_redeem_attempt(
+                &case.id,
+                10,
+                past_the_run - Duration::hours(1),
+                past_the_run
+            )
+            .await
+            .expect("begin"),
+        Some(1)
+    );
+    assert!(!store
+        .settle_redeem_attempt(&case.id, 1, false, 10, lock_until, past_the_run)
+        .await
+        .expect("settle"));
+    assert_eq!(
+        store
+            .begin_redeem_attempt(
+                &case.id,
+                10,
+                past_the_run - Duration::hours(1),
+                past_the_run
+            )
+            .await
+            .expect("begin"),
+        Some(1)
+    );
+}

@@ -68,6 +68,7 @@ on_both_databases!(crate::cases =>
     a_status_change_writes_its_audit_entry_and_event_in_one_go,
     a_refused_transition_writes_no_audit_entry_and_no_event,
     events_are_claimed_per_client,
+    redemption_tries_are_counted_before_they_are_checked,
 );
 
 /// The review desk (`ReviewStore`), under `review_desk::{sqlite,postgres}`.
