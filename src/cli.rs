@@ -487,6 +487,13 @@ async fn purge(settings: Settings) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("purging: {e}"))?;
     println!("purged {} photos of {} cases", report.photos, report.cases);
+    let swept = crate::flow::maintenance::sweep_orphan_blobs(&state.services)
+        .await
+        .map_err(|e| anyhow::anyhow!("sweeping orphaned blobs: {e}"))?;
+    println!(
+        "deleted {} orphaned blobs and {} interrupted writes",
+        swept.blobs, swept.interrupted_writes
+    );
     Ok(())
 }
 

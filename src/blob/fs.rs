@@ -8,12 +8,13 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use rand::rngs::OsRng;
 use rand::RngCore;
 
-use super::{sealed, BlobError, BlobId, BlobStore};
+use super::{sealed, BlobError, BlobId, BlobStore, ListedBlob};
 use crate::secrets::Keyring;
 
 /// Filesystem [`BlobStore`]. All blocking I/O runs on tokio's blocking pool.
@@ -81,6 +82,70 @@ impl BlobStore for FsBlobStore {
     async fn check(&self) -> Result<(), BlobError> {
         let root = self.root.clone();
         blocking(move || probe(&root)).await
+    }
+
+    async fn list(&self) -> Result<Vec<ListedBlob>, BlobError> {
+        let root = self.root.clone();
+        blocking(move || {
+            let mut found = Vec::new();
+            for (path, name) in shard_files(&root)? {
+                let Ok(id) = BlobId::parse(&name) else {
+                    continue;
+                };
+                if let Some(written_at) = modified(&path)? {
+                    found.push(ListedBlob { id, written_at });
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn remove_interrupted_writes(&self, before: SystemTime) -> Result<usize, BlobError> {
+        let root = self.root.clone();
+        blocking(move || {
+            let mut removed = 0;
+            for (path, name) in shard_files(&root)? {
+                let staged = name.starts_with('.') && name.ends_with(".tmp");
+                if staged && modified(&path)?.is_some_and(|at| at < before) {
+                    remove_durably(&path)?;
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await
+    }
+}
+
+/// Every file in the shard directories (`root/<2 hex>/…`) with its name.
+fn shard_files(root: &Path) -> Result<Vec<(PathBuf, String)>, BlobError> {
+    let read = |dir: &Path| {
+        fs::read_dir(dir).map_err(|e| BlobError::io(format!("listing {}", dir.display()), e))
+    };
+    let mut files = Vec::new();
+    for shard in read(root)? {
+        let shard = shard.map_err(|e| BlobError::io("listing the blob root", e))?;
+        let is_shard = shard.file_name().len() == 2 && shard.path().is_dir();
+        if !is_shard {
+            continue;
+        }
+        for entry in read(&shard.path())? {
+            let entry = entry.map_err(|e| BlobError::io("listing a blob shard", e))?;
+            if let Ok(name) = entry.file_name().into_string() {
+                files.push((entry.path(), name));
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// When a file was last written; `None` when it vanished meanwhile (a concurrent delete).
+fn modified(path: &Path) -> Result<Option<SystemTime>, BlobError> {
+    match fs::metadata(path).and_then(|m| m.modified()) {
+        Ok(at) => Ok(Some(at)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(BlobError::io(format!("inspecting {}", path.display()), e)),
     }
 }
 
@@ -254,6 +319,46 @@ mod tests {
             }
         }
         out
+    }
+
+    #[tokio::test]
+    async fn lists_blobs_and_removes_only_old_interrupted_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        let (a, b) = (BlobId::new(), BlobId::new());
+        store.put(&a, b"one").await.unwrap();
+        store.put(&b, b"two").await.unwrap();
+        // A write killed between its temporary file and the rename.
+        let shard = store.root().join(&a.as_str()[..2]);
+        let stale = shard.join(".0123456789abcdef.tmp");
+        fs::write(&stale, b"ciphertext").unwrap();
+        let hour_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let fresh = shard.join(".fedcba9876543210.tmp");
+        fs::write(&fresh, b"being written").unwrap();
+
+        let mut listed: Vec<_> = store
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        listed.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+        let mut expected = vec![a.clone(), b.clone()];
+        expected.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+        assert_eq!(listed, expected, "temporary files are not blobs");
+
+        let cutoff = SystemTime::now() - std::time::Duration::from_secs(60);
+        assert_eq!(store.remove_interrupted_writes(cutoff).await.unwrap(), 1);
+        assert!(!stale.exists());
+        assert!(fresh.exists(), "a write in progress stays");
+        assert_eq!(store.get(&a).await.unwrap(), b"one");
     }
 
     #[tokio::test]

@@ -3,16 +3,18 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use super::{sealed, BlobError, BlobId, BlobStore};
+use super::{sealed, BlobError, BlobId, BlobStore, ListedBlob};
 use crate::secrets::Keyring;
 
 #[derive(Debug)]
 pub struct MemoryBlobStore {
     keyring: Keyring,
     blobs: Mutex<HashMap<BlobId, Vec<u8>>>,
+    written: Mutex<HashMap<BlobId, SystemTime>>,
 }
 
 impl MemoryBlobStore {
@@ -20,6 +22,7 @@ impl MemoryBlobStore {
         Self {
             keyring,
             blobs: Mutex::new(HashMap::new()),
+            written: Mutex::new(HashMap::new()),
         }
     }
 
@@ -41,6 +44,10 @@ impl MemoryBlobStore {
         self.lock().is_empty()
     }
 
+    fn written_at(&self) -> MutexGuard<'_, HashMap<BlobId, SystemTime>> {
+        self.written.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// A panic in another test thread must not hide the map: the data is
     /// still consistent because every critical section is a single call.
     fn lock(&self) -> MutexGuard<'_, HashMap<BlobId, Vec<u8>>> {
@@ -53,6 +60,7 @@ impl BlobStore for MemoryBlobStore {
     async fn put(&self, id: &BlobId, plaintext: &[u8]) -> Result<(), BlobError> {
         let data = sealed::seal(self.keyring.current(), id, plaintext);
         self.lock().insert(id.clone(), data);
+        self.written_at().insert(id.clone(), SystemTime::now());
         Ok(())
     }
 
@@ -63,6 +71,7 @@ impl BlobStore for MemoryBlobStore {
 
     async fn delete(&self, id: &BlobId) -> Result<(), BlobError> {
         self.lock().remove(id);
+        self.written_at().remove(id);
         Ok(())
     }
 
@@ -71,6 +80,23 @@ impl BlobStore for MemoryBlobStore {
         let id = BlobId::new();
         let data = sealed::seal(self.keyring.current(), &id, b"probe");
         sealed::open(&self.keyring, &id, &data).map(drop)
+    }
+
+    async fn list(&self) -> Result<Vec<ListedBlob>, BlobError> {
+        let written = self.written_at();
+        Ok(self
+            .lock()
+            .keys()
+            .map(|id| ListedBlob {
+                id: id.clone(),
+                written_at: written.get(id).copied().unwrap_or(SystemTime::UNIX_EPOCH),
+            })
+            .collect())
+    }
+
+    /// Nothing is staged in memory.
+    async fn remove_interrupted_writes(&self, _before: SystemTime) -> Result<usize, BlobError> {
+        Ok(0)
     }
 }
 

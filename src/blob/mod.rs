@@ -16,6 +16,8 @@
 use std::fmt;
 use std::io;
 
+use std::time::SystemTime;
+
 use async_trait::async_trait;
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -125,6 +127,23 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Readiness: the store can write, read back and remove a probe.
     async fn check(&self) -> Result<(), BlobError>;
+
+    /// Every stored blob with the time it was written, for the sweep that removes blobs
+    /// no photo row names (left by a crash between writing a blob and its row).
+    async fn list(&self) -> Result<Vec<ListedBlob>, BlobError>;
+
+    /// Removes what interrupted writes left behind before `before` (a store that stages
+    /// writes in temporary files); returns how many.
+    async fn remove_interrupted_writes(&self, before: SystemTime) -> Result<usize, BlobError>;
+}
+
+/// A stored blob as [`BlobStore::list`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedBlob {
+    /// Its id.
+    pub id: BlobId,
+    /// When it was last written.
+    pub written_at: SystemTime,
 }
 
 #[cfg(test)]

@@ -1,10 +1,14 @@
 //! Housekeeping the server does on its own: dropping expired rate-limit windows and
 //! idempotency records so those tables stay small, purging photos that are due, and
-//! refreshing the review queue gauges.
+//! deleting blobs that no photo row names.
 
-use std::time::Duration;
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
 
-use super::Services;
+use serde_json::json;
+
+use super::{audit, Actor, FlowError, Services};
+use crate::blob::BlobId;
 
 /// How often housekeeping runs.
 const EVERY: Duration = Duration::from_secs(600);
@@ -36,4 +40,71 @@ pub async fn sweep(svc: &Services) {
     if let Err(e) = super::purge::purge_due(svc).await {
         tracing::warn!(error = %e, "purging due photos failed; the next pass retries");
     }
+    if let Err(e) = sweep_orphan_blobs(svc).await {
+        tracing::warn!(error = %e, "sweeping orphaned blobs failed; the next pass retries");
+    }
+}
+
+/// How long a blob may exist without its photo row before the sweep takes it: far longer
+/// than an upload between writing its blob and its row (bounded by the request timeout).
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
+
+/// What one orphan sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OrphanSweep {
+    /// Blobs no photo row names.
+    pub blobs: usize,
+    /// Leftovers of interrupted writes.
+    pub interrupted_writes: usize,
+}
+
+/// Deletes blobs older than [`ORPHAN_GRACE`] that no photo row names, and the leftovers
+/// of interrupted writes: what a crash between writing a photo's blob and its row leaves
+/// (an encrypted ID photo nothing would ever delete). Audited when it removes anything.
+pub async fn sweep_orphan_blobs(svc: &Services) -> Result<OrphanSweep, FlowError> {
+    let now = svc.clock.now();
+    let cutoff = SystemTime::from(now) - ORPHAN_GRACE;
+    let blob_error = |e| FlowError::Internal(anyhow::Error::new(e).context("blob store"));
+    let old: Vec<BlobId> = svc
+        .blobs
+        .list()
+        .await
+        .map_err(blob_error)?
+        .into_iter()
+        .filter(|b| b.written_at < cutoff)
+        .map(|b| b.id)
+        .collect();
+    let referenced: HashSet<BlobId> = svc
+        .store
+        .referenced_blobs(&old)
+        .await?
+        .into_iter()
+        .collect();
+    let mut swept = OrphanSweep::default();
+    for id in old.iter().filter(|id| !referenced.contains(id)) {
+        svc.blobs.delete(id).await.map_err(blob_error)?;
+        swept.blobs += 1;
+    }
+    swept.interrupted_writes = svc
+        .blobs
+        .remove_interrupted_writes(cutoff)
+        .await
+        .map_err(blob_error)?;
+    if swept != OrphanSweep::default() {
+        tracing::info!(
+            blobs = swept.blobs,
+            interrupted_writes = swept.interrupted_writes,
+            "orphaned blobs deleted"
+        );
+        audit::record(
+            svc.store.as_ref(),
+            &Actor::system(),
+            "blob.orphans_deleted",
+            None,
+            json!({ "blobs": swept.blobs, "interrupted_writes": swept.interrupted_writes }),
+            now,
+        )
+        .await?;
+    }
+    Ok(swept)
 }

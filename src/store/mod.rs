@@ -323,6 +323,17 @@ fn kind_from_db(raw: &str) -> Result<PhotoKind, StoreError> {
     })
 }
 
+/// `$1, $2, …, $n`; `null` for none, so `in (…)` stays valid SQL and matches nothing.
+fn placeholders(n: usize) -> String {
+    if n == 0 {
+        return "null".into();
+    }
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `Ok` when a statement changed a row, `NotFound` when it changed none.
 fn found(rows_affected: u64) -> Result<(), StoreError> {
     if rows_affected == 0 {

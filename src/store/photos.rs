@@ -5,7 +5,9 @@ use sqlx::FromRow;
 
 use super::cases::capture_sql;
 use super::dialect::{SqlStore, Ts};
-use super::{backend, corrupt, id_from_db, kind_from_db, step_column, PhotoRecord, StoreError};
+use super::{
+    backend, corrupt, id_from_db, kind_from_db, placeholders, step_column, PhotoRecord, StoreError,
+};
 use crate::blob::BlobId;
 use crate::domain::case::PhotoKind;
 use crate::domain::ids::CaseId;
@@ -21,6 +23,9 @@ pub trait PhotoStore: Send + Sync {
 
     /// A case's photos.
     async fn list_photos(&self, case_id: &CaseId) -> Result<Vec<PhotoRecord>, StoreError>;
+
+    /// Which of these blobs a photo row names (the others are orphans).
+    async fn referenced_blobs(&self, ids: &[BlobId]) -> Result<Vec<BlobId>, StoreError>;
 
     /// Removes a photo's row (after its blob is deleted).
     async fn delete_photo(&self, case_id: &CaseId, kind: PhotoKind) -> Result<(), StoreError>;
@@ -115,6 +120,25 @@ macro_rules! stamp {
                 .into_iter()
                 .map(PhotoRecord::try_from)
                 .collect()
+            }
+
+            async fn referenced_blobs(&self, ids: &[BlobId]) -> Result<Vec<BlobId>, StoreError> {
+                let mut found = Vec::new();
+                // Bounded batches: both databases cap the parameters of one statement.
+                for batch in ids.chunks(500) {
+                    let sql = format!(
+                        "select blob_id from photos where blob_id in ({})",
+                        placeholders(batch.len())
+                    );
+                    let mut query = sqlx::query_as::<_, (String,)>(&sql);
+                    for id in batch {
+                        query = query.bind(id.as_str());
+                    }
+                    for (raw,) in query.fetch_all(&self.pool).await.map_err(backend)? {
+                        found.push(blob_from_db(&raw)?);
+                    }
+                }
+                Ok(found)
             }
 
             async fn delete_photo(&self, case_id: &CaseId, kind: PhotoKind) -> Result<(), StoreError> {

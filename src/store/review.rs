@@ -8,8 +8,8 @@ use sqlx::FromRow;
 use super::cases::{status_list, transition_sql, CaseRow, CASE_COLUMNS};
 use super::dialect::{SqlStore, Ts};
 use super::{
-    backend, found, id_from_db, on_unique, reopened_columns, roles_from_db, CaseRecord,
-    ChangeRecord, NewReviewer, Reviewer, StoreError,
+    backend, found, id_from_db, on_unique, placeholders, reopened_columns, roles_from_db,
+    CaseRecord, ChangeRecord, NewReviewer, Reviewer, StoreError,
 };
 use crate::domain::case::{CaseStatus, PhotoKind, Transition};
 use crate::domain::ids::{CaseId, ReviewerId};
@@ -435,17 +435,6 @@ fn queue_filter() -> String {
          and (cast($3 as text) is null or (lease_reviewer_id = $3 and lease_until > $1))",
         in_review = CaseStatus::InReview.as_str()
     )
-}
-
-/// `$1, $2, …, $n`; `null` for none, so `in (…)` stays valid SQL and matches nothing.
-fn placeholders(n: usize) -> String {
-    if n == 0 {
-        return "null".into();
-    }
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 macro_rules! stamp {

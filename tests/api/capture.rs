@@ -25,6 +25,7 @@ crate::on_both_databases!(crate::capture::cases =>
     a_retake_replaces_the_photo_and_deletes_the_old_blob,
     per_case_allowances_end_in_a_429,
     a_busy_server_costs_no_upload_and_no_challenge,
+    blobs_without_a_photo_row_are_swept_after_an_hour,
 );
 
 /// People's Square (WGS-84).
@@ -568,6 +569,47 @@ pub mod cases {
             .as_str()
             .is_some_and(|m| m.contains("备案服务商")));
         assert!(r.case_row().await.progress.handheld_at.is_none());
+    }
+
+    pub async fn blobs_without_a_photo_row_are_swept_after_an_hour(db: TestDb) {
+        let r = ready(db).await;
+        r.pass_liveness().await;
+        let services = &r.phone.app.state.services;
+        // What a crash between writing a photo's blob and its row leaves behind.
+        let orphan = heyan::blob::BlobId::new();
+        services
+            .blobs
+            .put(&orphan, b"sealed ID photo")
+            .await
+            .expect("put");
+        let sweep = heyan::flow::maintenance::sweep_orphan_blobs;
+        assert_eq!(
+            sweep(services).await.expect("sweep").blobs,
+            0,
+            "an upload may still be writing its row"
+        );
+        r.phone.clock.advance(chrono::Duration::minutes(61));
+        assert_eq!(sweep(services).await.expect("sweep").blobs, 1);
+        assert!(services.blobs.get(&orphan).await.is_err(), "orphan deleted");
+        let liveness = r.case_row().await;
+        let photos = services
+            .store
+            .list_photos(&liveness.id)
+            .await
+            .expect("photos");
+        assert_eq!(photos.len(), 1);
+        assert!(
+            services.blobs.get(&photos[0].blob_id).await.is_ok(),
+            "a photo's blob stays"
+        );
+        let audit = services
+            .store
+            .list_audit(None, 0, 1000)
+            .await
+            .expect("audit");
+        assert!(audit
+            .iter()
+            .any(|e| e.entry.action == "blob.orphans_deleted"));
     }
 
     pub async fn a_busy_server_costs_no_upload_and_no_challenge(db: TestDb) {

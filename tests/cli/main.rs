@@ -792,3 +792,46 @@ fn photo_processes_a_real_photo_and_refuses_a_text_file() {
         "nothing written for a refused photo"
     );
 }
+
+/// What a `kill -9` between writing a photo's blob and its row leaves: a blob no row
+/// names, and a temporary file of a write that never got renamed. `heyan purge` (and the
+/// server's housekeeping) deletes both once they are an hour old.
+#[test]
+fn purge_deletes_blobs_left_by_a_crash_after_an_hour() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = run(dir.path(), &["purge"], &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stdout(&first).contains("deleted 0 orphaned blobs and 0 interrupted writes"),
+        "{}",
+        stdout(&first)
+    );
+    let blobs = dir.path().join("data/blobs");
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    let plant = |shard: &str, name: &str, old: bool| {
+        std::fs::create_dir_all(blobs.join(shard)).expect("shard");
+        let path = blobs.join(shard).join(name);
+        std::fs::write(&path, b"sealed bytes").expect("write");
+        if old {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .expect("open")
+                .set_modified(two_hours_ago)
+                .expect("set mtime");
+        }
+        path
+    };
+    let orphan = plant("ab", &format!("ab{}", "0".repeat(30)), true);
+    let interrupted = plant("ab", ".00112233aabbccdd.tmp", true);
+    let recent = plant("cd", &format!("cd{}", "1".repeat(30)), false);
+    let out = run(dir.path(), &["purge"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("deleted 1 orphaned blobs and 1 interrupted writes"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!orphan.exists() && !interrupted.exists());
+    assert!(recent.exists(), "an upload may still be writing its row");
+}
