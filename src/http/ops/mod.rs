@@ -49,28 +49,27 @@ pub struct HealthResponse {
     pub status: &'static str,
 }
 
-/// Readiness answer: overall status; on the admin listener also one entry per dependency.
+/// Readiness answer: overall status; on the admin listener also one entry per dependency
+/// (the other fields are absent on the public listener).
 #[derive(Serialize, ToSchema)]
 pub struct ReadyResponse {
     /// `ready` or `not_ready`.
     #[schema(example = "ready")]
     pub status: &'static str,
-    /// The details, on the admin listener only.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub details: Option<ReadyDetails>,
-}
-
-/// What `/readyz` tells operators on the admin listener.
-#[derive(Serialize, ToSchema)]
-pub struct ReadyDetails {
-    /// `ok` or `unavailable`.
-    pub database: &'static str,
-    /// `ok` or `unavailable`.
-    pub blob_store: &'static str,
-    /// Days of business-day calendar data left; below 0 submissions fail.
-    pub calendar_days_left: i64,
-    /// Things operators should act on soon (e.g. the calendar data ending within 60 days).
-    pub warnings: Vec<String>,
+    /// Admin listener only: `ok` or `unavailable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<&'static str>,
+    /// Admin listener only: `ok` or `unavailable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blob_store: Option<&'static str>,
+    /// Admin listener only: days of business-day calendar data left; below 0 submissions
+    /// fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_days_left: Option<i64>,
+    /// Admin listener only: things operators should act on soon (e.g. the calendar data
+    /// ending within 60 days).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
 }
 
 /// Build information.
@@ -107,15 +106,23 @@ async fn readyz(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let details = admin.map(|_| ReadyDetails {
-        database: readiness.database.as_str(),
-        blob_store: readiness.blob_store.as_str(),
-        calendar_days_left: readiness.calendar_days_left,
-        warnings: readiness.warnings,
-    });
-    let body = ReadyResponse {
-        status: if ready { "ready" } else { "not_ready" },
-        details,
+    let status_text = if ready { "ready" } else { "not_ready" };
+    let body = if admin.is_some() {
+        ReadyResponse {
+            status: status_text,
+            database: Some(readiness.database.as_str()),
+            blob_store: Some(readiness.blob_store.as_str()),
+            calendar_days_left: Some(readiness.calendar_days_left),
+            warnings: Some(readiness.warnings),
+        }
+    } else {
+        ReadyResponse {
+            status: status_text,
+            database: None,
+            blob_store: None,
+            calendar_days_left: None,
+            warnings: None,
+        }
     };
     (status, Json(body))
 }
