@@ -125,8 +125,20 @@ impl Application {
             }
         };
         let (public, admin) = tokio::join!(
-            serve_until(self.listener, app, stopping(stopping_rx.clone()), grace),
-            serve_until(self.admin_listener, admin, stopping(stopping_rx), grace),
+            serve_until(
+                "public",
+                self.listener,
+                app,
+                stopping(stopping_rx.clone()),
+                grace
+            ),
+            serve_until(
+                "admin",
+                self.admin_listener,
+                admin,
+                stopping(stopping_rx),
+                grace
+            ),
         );
         let served = public.and(admin.context("the admin listener"));
         let _ = stop_tx.send(true);
@@ -144,8 +156,10 @@ impl Application {
     }
 }
 
-/// Serves `app` until `shutdown`, then waits up to `grace` for in-flight requests.
+/// Serves `app` on `listener` (named `name` in the logs) until `shutdown`, then waits up to
+/// `grace` for in-flight requests.
 async fn serve_until(
+    name: &'static str,
     listener: TcpListener,
     app: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -154,7 +168,10 @@ async fn serve_until(
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
-        tracing::info!("shutting down: finishing in-flight requests");
+        tracing::info!(
+            listener = name,
+            "shutting down: finishing in-flight requests"
+        );
         // The receiver is gone only when the server already stopped.
         let _ = stopping_tx.send(());
     };
@@ -170,6 +187,7 @@ async fn serve_until(
         Err(_) => {
             server.abort();
             tracing::warn!(
+                listener = name,
                 grace_secs = grace.as_secs(),
                 "in-flight requests still running after the grace period; exiting"
             );
@@ -314,6 +332,7 @@ mod tests {
             .route("/very-slow", get(very_slow));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve_until(
+            "test",
             listener,
             app,
             async { drop(stopped.await) },
