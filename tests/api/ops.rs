@@ -339,13 +339,17 @@ pub mod cases {
     pub async fn stopping_lets_the_server_finish_cleanly(db: TestDb) {
         let app = spawn_app(db).await;
         let address = app.address.clone();
+        let admin_address = app.admin_address.clone();
         assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+        assert_eq!(app.admin_get("/healthz").await.status(), StatusCode::OK);
         app.stop().await.expect("the server stops without error");
-        let after = reqwest::Client::new()
-            .get(format!("{address}/healthz"))
-            .send()
-            .await;
-        assert!(after.is_err(), "the listener is closed after shutdown");
+        for address in [address, admin_address] {
+            let after = reqwest::Client::new()
+                .get(format!("{address}/healthz"))
+                .send()
+                .await;
+            assert!(after.is_err(), "{address} is closed after shutdown");
+        }
     }
 }
 
