@@ -69,6 +69,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoReport> {
         ..Settings::default()
     };
     settings.server.listen = "127.0.0.1:0".parse().context("listen address")?;
+    settings.server.admin_listen = "127.0.0.1:0".parse().context("admin listen address")?;
     let (sms, mailbox) = LogSms::with_mailbox();
     let app = Application::build_with_clock(settings, Arc::new(SystemClock))
         .await

@@ -1,8 +1,9 @@
 //! Building and running the service: open the store (migrating), load or generate the
-//! master secret, open the blob store, bind the listener, serve until told to stop.
+//! master secret, open the blob store, bind the public and the admin listener, serve both
+//! until told to stop.
 //!
-//! The listener is bound in `build`, before the server task starts, so tests read
-//! `port()` and send requests without sleeping.
+//! The listeners are bound in `build`, before the server task starts, so tests read
+//! `port()` and `admin_port()` and send requests without sleeping.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ const BACKGROUND_STOP: Duration = Duration::from_secs(2);
 pub struct Application {
     listener: TcpListener,
     port: u16,
+    admin_listener: TcpListener,
+    admin_port: u16,
     state: AppState,
 }
 
@@ -47,6 +50,15 @@ impl Application {
             format!("cannot listen on {listen} (server.listen / HEYAN_SERVER__LISTEN)")
         })?;
         let bound = listener.local_addr().context("reading the bound address")?;
+        let admin_listen = settings.server.admin_listen;
+        let admin_listener = TcpListener::bind(admin_listen).await.with_context(|| {
+            format!(
+                "cannot listen on {admin_listen} (server.admin_listen / HEYAN_SERVER__ADMIN_LISTEN)"
+            )
+        })?;
+        let admin_bound = admin_listener
+            .local_addr()
+            .context("reading the bound admin address")?;
         // With port 0 the default public URL must name the port actually bound.
         if settings.server.public_base_url.is_none() {
             settings.server.public_base_url = Some(format!("http://{bound}"));
@@ -55,13 +67,20 @@ impl Application {
         Ok(Self {
             listener,
             port: bound.port(),
+            admin_listener,
+            admin_port: admin_bound.port(),
             state,
         })
     }
 
-    /// The port actually bound (useful with port 0).
+    /// The public port actually bound (useful with port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The admin listener's port actually bound (useful with port 0).
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
     }
 
     /// Replaces the SMS provider (`heyan demo` reads codes from a log provider's mailbox).
@@ -75,8 +94,8 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish for up to
-    /// `server.shutdown_grace_secs`.
+    /// Serves both listeners until `shutdown` completes, then lets in-flight requests finish
+    /// for up to `server.shutdown_grace_secs`.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -91,8 +110,37 @@ impl Application {
             self.state.services.clone(),
             stop_rx,
         ));
-        let app = crate::http::router(self.state);
-        let served = serve_until(self.listener, app, shutdown, grace).await;
+        let app = crate::http::router(self.state.clone());
+        let admin = crate::http::admin_router(self.state);
+        // One shutdown signal, seen by both servers.
+        let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(true);
+        });
+        let stopping = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            // An error means the sender is gone without a signal: keep serving.
+            if rx.wait_for(|stop| *stop).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let (public, admin) = tokio::join!(
+            serve_until(
+                "public",
+                self.listener,
+                app,
+                stopping(stopping_rx.clone()),
+                grace
+            ),
+            serve_until(
+                "admin",
+                self.admin_listener,
+                admin,
+                stopping(stopping_rx),
+                grace
+            ),
+        );
+        let served = public.and(admin.context("the admin listener"));
         let _ = stop_tx.send(true);
         // Background work gets a moment to finish; a delivery cut short stays leased in the
         // outbox and is retried after its lease, so stopping never loses an event.
@@ -108,8 +156,10 @@ impl Application {
     }
 }
 
-/// Serves `app` until `shutdown`, then waits up to `grace` for in-flight requests.
+/// Serves `app` on `listener` (named `name` in the logs) until `shutdown`, then waits up to
+/// `grace` for in-flight requests.
 async fn serve_until(
+    name: &'static str,
     listener: TcpListener,
     app: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -118,7 +168,10 @@ async fn serve_until(
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
-        tracing::info!("shutting down: finishing in-flight requests");
+        tracing::info!(
+            listener = name,
+            "shutting down: finishing in-flight requests"
+        );
         // The receiver is gone only when the server already stopped.
         let _ = stopping_tx.send(());
     };
@@ -134,6 +187,7 @@ async fn serve_until(
         Err(_) => {
             server.abort();
             tracing::warn!(
+                listener = name,
                 grace_secs = grace.as_secs(),
                 "in-flight requests still running after the grace period; exiting"
             );
@@ -278,6 +332,7 @@ mod tests {
             .route("/very-slow", get(very_slow));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve_until(
+            "test",
             listener,
             app,
             async { drop(stopped.await) },

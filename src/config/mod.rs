@@ -421,6 +421,17 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_listener_may_not_share_the_public_address() {
+        with_env(&[("HEYAN_SERVER__ADMIN_LISTEN", "127.0.0.1:8080")], |r| {
+            let p = problems(r).join("\n");
+            assert!(
+                p.contains("server.admin_listen (HEYAN_SERVER__ADMIN_LISTEN) must differ from server.listen"),
+                "{p}"
+            );
+        });
+    }
+
+    #[test]
     fn an_unknown_database_scheme_is_refused() {
         with_env(&[("HEYAN_DATABASE__URL", "mysql://localhost/x")], |r| {
             let p = problems(r).join("\n");

@@ -68,7 +68,7 @@ pub const SECTIONS: &[SectionDoc] = &[
     },
     SectionDoc {
         name: "server",
-        about: "The HTTP listener, the public URL, timeouts and body limits.",
+        about: "The HTTP listeners (public, and admin for metrics), the public URL, timeouts and body limits.",
         settings: super::server::DOCS,
     },
     SectionDoc {

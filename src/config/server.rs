@@ -1,4 +1,4 @@
-//! `[server]`: the HTTP listener, public URL, timeouts and body limits.
+//! `[server]`: the HTTP listeners (public and admin), public URL, timeouts and body limits.
 
 use std::net::SocketAddr;
 
@@ -13,6 +13,9 @@ use super::reference::SettingDoc;
 pub struct ServerSettings {
     /// `HEYAN_SERVER__LISTEN`: address to listen on. Default `127.0.0.1:8080`; port 0 picks one.
     pub listen: SocketAddr,
+    /// `HEYAN_SERVER__ADMIN_LISTEN`: address of the admin listener, which serves `/metrics`
+    /// and readiness details for operators only. Default `127.0.0.1:9464`; port 0 picks one.
+    pub admin_listen: SocketAddr,
     /// `HEYAN_SERVER__PUBLIC_BASE_URL`: the URL phones and browsers reach heyan at (used in
     /// QR codes and links). Default `http://{listen}`.
     pub public_base_url: Option<String>,
@@ -33,6 +36,7 @@ pub struct ServerSettings {
 /// The settings reference's line for each `[server]` setting (docs/configuration.md).
 pub(super) const DOCS: &[SettingDoc] = &[
     SettingDoc::new("listen", "Address and port to listen on; port 0 picks a free port."),
+    SettingDoc::new("admin_listen", "Address and port of the admin listener, which alone serves `/metrics` and the details of `/readyz`; keep it on loopback or an operators' network. Port 0 picks a free port."),
     SettingDoc::new("public_base_url", "The URL phones and browsers reach heyan at, used in QR codes and links.").default_text("`http://{listen}`"),
     SettingDoc::new("request_timeout_secs", "A request still running after this many seconds is answered 503 `request_timeout`; at least 1."),
     SettingDoc::new("json_body_limit_bytes", "Largest JSON request body, at least 1024; upload routes set their own, larger limit."),
@@ -44,6 +48,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             public_base_url: None,
             request_timeout_secs: 30,
             json_body_limit_bytes: 64 * 1024,
@@ -67,6 +72,12 @@ impl ServerSettings {
                 "server.json_body_limit_bytes (HEYAN_SERVER__JSON_BODY_LIMIT_BYTES) must be at least 1024"
                     .into(),
             );
+        }
+        if self.admin_listen == self.listen && self.listen.port() != 0 {
+            problems.push(format!(
+                "server.admin_listen (HEYAN_SERVER__ADMIN_LISTEN) must differ from server.listen ({})",
+                self.listen
+            ));
         }
         if let Some(raw) = &self.public_base_url {
             if let Err(e) = super::check_base_url(raw) {

@@ -4,7 +4,9 @@
 //! The route index is docs/routes.md, generated from the OpenAPI document (a test in
 //! `crate::docs` keeps it current). Each audience module owns its prefix: `filing` →
 //! `/filing/v1`, `app` → `/app/v1`, `review` → `/review/v1` and `/review/`, `download` →
-//! `/d/{token}`, `ops` → health, readiness, metrics, this document, version.
+//! `/d/{token}`, `ops` → health, readiness, this document, version. Metrics (and readiness
+//! details) are served by [`admin_router`] on a second listener, `server.admin_listen`;
+//! the OpenAPI document lists them under the `ops-admin` tag.
 //!
 //! Every route is registered through `utoipa_axum::routes!`, which adds it to the OpenAPI
 //! document at the same time, so the spec cannot miss a route (a test also scans this
@@ -58,7 +60,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "review", description = "The review desk: reviewer login (cookie for the console with `X-CSRF-Token` on POSTs, or `Authorization: Bearer <token>`), the queue, leases, cases, decisions, the audit log"),
         (name = "review-console", description = "The reviewers' web console"),
         (name = "download", description = "The QR landing page phones open"),
-        (name = "ops", description = "Health, readiness, metrics and this document"),
+        (name = "ops", description = "Health, readiness and this document"),
+        (name = "ops-admin", description = "Served on the admin listener only (`server.admin_listen`, loopback by default), never on the public port: metrics. The admin listener also answers `/healthz`, and `/readyz` with the details of each dependency."),
     ),
 )]
 struct ApiDoc;
@@ -91,14 +94,27 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The OpenAPI document on its own (for `heyan openapi` and tests).
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().1
+/// The admin listener's routes with their OpenAPI paths, before middleware.
+pub fn admin_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::new()
+        .merge(ops::admin_router())
+        .split_for_parts()
 }
 
-/// The complete application: routes, fallbacks and middleware, bound to `state`.
+/// The OpenAPI document: the public operations, plus the operations found only on the
+/// admin listener (`ops-admin`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut spec = routes().1;
+    for (path, item) in admin_routes().1.paths.paths {
+        spec.paths.paths.entry(path).or_insert(item);
+    }
+    spec
+}
+
+/// The complete public application: routes, fallbacks and middleware, bound to `state`.
 pub fn router(state: AppState) -> Router {
-    let (routes, spec) = routes();
+    let (routes, _) = routes();
+    let spec = openapi();
     let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
     let json_limit = state.settings.server.json_body_limit_bytes;
     let proxies = caller::TrustedProxies::new(state.settings.server.trusted_proxies.clone());
@@ -107,6 +123,19 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(Extension(Arc::new(spec)))
         .layer(Extension(proxies));
+    with_middleware(routes, timeout, json_limit).with_state(state)
+}
+
+/// The admin listener's application: metrics, health and detailed readiness, with the same
+/// middleware as the public one.
+pub fn admin_router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
+    let json_limit = state.settings.server.json_body_limit_bytes;
+    let routes = admin_routes()
+        .0
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(Extension(ops::AdminListener));
     with_middleware(routes, timeout, json_limit).with_state(state)
 }
 

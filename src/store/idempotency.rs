@@ -1,4 +1,6 @@
-//! `Idempotency-Key` records: a key is claimed once, then replays its stored answer.
+//! `Idempotency-Key` records: a key is claimed once, then replays its stored answer. A
+//! claim without an answer can be released (the request failed) or found stale (the
+//! request died without releasing it); `expires_at` bounds how long an answer is kept.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -29,6 +31,17 @@ pub trait IdempotencyStore: Send + Sync {
 
     /// Releases a key whose request failed, so a retry can run again.
     async fn abandon_idempotent(&self, client_id: &ClientId, key: &str) -> Result<(), StoreError>;
+
+    /// Releases a claim on `key` that still has no answer and was made at or before
+    /// `claimed_before`: its request can no longer be running (it was cut off without
+    /// releasing the key, e.g. the process died). Answered keys are kept. Returns whether a
+    /// claim was released.
+    async fn release_stale_idempotent(
+        &self,
+        client_id: &ClientId,
+        key: &str,
+        claimed_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 
     /// Deletes idempotency records that expired before `now`; returns how many.
     async fn delete_expired_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
@@ -121,6 +134,25 @@ macro_rules! stamp {
                     .await
                     .map_err(backend)?;
                 Ok(())
+            }
+
+            async fn release_stale_idempotent(
+                &self,
+                client_id: &ClientId,
+                key: &str,
+                claimed_before: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "delete from idempotency_keys
+                     where client_id = $1 and idem_key = $2 and response_status is null and created_at <= $3",
+                )
+                .bind(client_id.as_str())
+                .bind(key)
+                .bind(Ts(claimed_before))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn delete_expired_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

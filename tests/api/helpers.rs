@@ -21,6 +21,8 @@ pub const ID_A: &str = "11010519491231002X";
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub address: String,
+    /// The admin listener (metrics, readiness details): `http://127.0.0.1:PORT`.
+    pub admin_address: String,
     /// The server's state (store, blobs, settings).
     pub state: AppState,
     /// The database (kept alive for the test).
@@ -56,6 +58,7 @@ async fn start(
 ) -> TestApp {
     heyan::telemetry::init_for_tests();
     let mut settings = test_settings(&db);
+    settings.server.admin_listen = "127.0.0.1:0".parse().expect("address");
     // Fast webhook retries so delivery tests finish quickly.
     settings.webhook.retry_base_ms = 50;
     settings.webhook.retry_max_ms = 200;
@@ -70,6 +73,7 @@ async fn start(
         .await
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
@@ -77,6 +81,7 @@ async fn start(
     }));
     TestApp {
         address,
+        admin_address,
         state,
         db,
         client: reqwest::Client::new(),
@@ -124,6 +129,22 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// GET a path on the admin listener.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.admin_address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The Prometheus text from the admin listener's `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.admin_get("/metrics").await;
+        assert_eq!(response.status(), 200, "/metrics on the admin listener");
+        response.text().await.expect("metrics text")
     }
 
     /// Any method on a path, without a body.

@@ -9,6 +9,7 @@ mod capture;
 mod filing;
 mod fixtures;
 mod helpers;
+mod idempotency;
 mod ops;
 mod receiver;
 mod review;

@@ -13,6 +13,7 @@ crate::on_both_databases!(crate::ops::cases =>
     errors_carry_the_catalogs_status_code_and_messages,
     every_response_carries_a_request_id_and_keeps_the_callers,
     metrics_count_requests_by_route_and_status,
+    metrics_and_readiness_details_are_served_only_on_the_admin_listener,
     every_documented_operation_is_served,
     stopping_lets_the_server_finish_cleanly,
 );
@@ -25,7 +26,11 @@ async fn readyz_is_503_when_postgres_is_gone() {
     let app = spawn_app(db).await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
     app.db.drop_postgres_now().await;
-    let response = app.get("/readyz").await;
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let response = app.admin_get("/readyz").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = json(response).await;
     assert_eq!(body["database"], "unavailable");
@@ -44,7 +49,7 @@ pub mod cases {
 
     pub async fn readyz_is_ready_with_a_database_and_a_blob_store(db: TestDb) {
         let app = spawn_app(db).await;
-        let response = app.get("/readyz").await;
+        let response = app.admin_get("/readyz").await;
         assert_eq!(response.status(), StatusCode::OK);
         let body = json(response).await;
         assert_eq!(body["status"], "ready");
@@ -58,7 +63,14 @@ pub mod cases {
         std::fs::remove_dir_all(&blobs).expect("remove the blob folder");
         // A file where the folder was: nothing can be written below it.
         std::fs::write(&blobs, b"not a folder").expect("write a file");
-        let response = app.get("/readyz").await;
+        let public = app.get("/readyz").await;
+        assert_eq!(public.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            json(public).await,
+            serde_json::json!({"status": "not_ready"}),
+            "the public answer names no dependency"
+        );
+        let response = app.admin_get("/readyz").await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body = json(response).await;
         assert_eq!(body["status"], "not_ready");
@@ -186,11 +198,11 @@ pub mod cases {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0)
         };
-        let before = count(&app.get("/metrics").await.text().await.expect("text"));
+        let before = count(&app.metrics_text().await);
         for _ in 0..3 {
             assert_eq!(app.get("/version").await.status(), StatusCode::OK);
         }
-        let response = app.get("/metrics").await;
+        let response = app.admin_get("/metrics").await;
         assert_eq!(response.status(), StatusCode::OK);
         let content_type = response.headers()["content-type"]
             .to_str()
@@ -219,7 +231,7 @@ pub mod cases {
         let brew = reqwest::Method::from_bytes(b"BREW").expect("method");
         let answered = app.call(brew, "/version").await;
         assert_eq!(answered.status(), StatusCode::METHOD_NOT_ALLOWED);
-        let text = app.get("/metrics").await.text().await.expect("text");
+        let text = app.metrics_text().await;
         assert!(!text.contains("BREW"), "{text}");
         assert!(
             text.contains(r#"http_requests_total{method="other",route="/version",status="405"}"#),
@@ -227,8 +239,46 @@ pub mod cases {
         );
     }
 
+    /// The public port answers health and a bare readiness status; metrics and the
+    /// readiness details are for the admin listener only.
+    pub async fn metrics_and_readiness_details_are_served_only_on_the_admin_listener(db: TestDb) {
+        let app = spawn_app(db).await;
+        assert_ne!(app.address, app.admin_address, "two listeners");
+
+        let public = app.get("/metrics").await;
+        assert_eq!(public.status(), StatusCode::NOT_FOUND);
+        assert_eq!(assert_error_shape(&json(public).await), "route_not_found");
+
+        let healthz = app.get("/healthz").await;
+        assert_eq!(healthz.status(), StatusCode::OK);
+        assert_eq!(json(healthz).await["status"], "ok");
+        let readyz = app.get("/readyz").await;
+        assert_eq!(readyz.status(), StatusCode::OK);
+        assert_eq!(json(readyz).await, serde_json::json!({"status": "ready"}));
+
+        let admin = app.admin_get("/metrics").await;
+        assert_eq!(admin.status(), StatusCode::OK);
+        let text = admin.text().await.expect("text");
+        // The public requests above are counted, the refused /metrics as unmatched.
+        for counter in [
+            r#"http_requests_total{method="GET",route="/healthz",status="200"}"#,
+            r#"http_requests_total{method="GET",route="unmatched",status="404"}"#,
+        ] {
+            assert!(text.contains(counter), "{counter} in {text}");
+        }
+        assert_eq!(app.admin_get("/healthz").await.status(), StatusCode::OK);
+        let details = json(app.admin_get("/readyz").await).await;
+        assert_eq!(details["status"], "ready");
+        assert_eq!(details["database"], "ok", "{details}");
+        assert!(details["warnings"].is_array(), "{details}");
+        // The admin listener is not a second public API.
+        let other = app.admin_get("/version").await;
+        assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    }
+
     /// The spec and the routes come from one registration; this checks the other way too:
-    /// every documented operation is answered by a real route, not the fallbacks.
+    /// every documented operation is answered by a real route, not the fallbacks, on its
+    /// listener: `ops-admin` operations on the admin listener and only there.
     pub async fn every_documented_operation_is_served(db: TestDb) {
         let app = spawn_app(db).await;
         let spec = json(app.get("/openapi.json").await).await;
@@ -245,12 +295,31 @@ pub mod cases {
                 "{expected} missing from the spec"
             );
         }
+        let mut admin_operations = 0;
         for (path, operations) in paths {
-            for method in operations.as_object().expect("operations").keys() {
+            for (method, operation) in operations.as_object().expect("operations") {
                 let method =
                     reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
                 let concrete = path.replace(['{', '}'], "");
-                let response = app.call(method.clone(), &concrete).await;
+                let admin = operation["tags"]
+                    .as_array()
+                    .is_some_and(|tags| tags.iter().any(|t| t == "ops-admin"));
+                let response = if admin {
+                    admin_operations += 1;
+                    let public = app.call(method.clone(), &concrete).await;
+                    assert_eq!(
+                        public.status(),
+                        StatusCode::NOT_FOUND,
+                        "{method} {path} is for the admin listener only"
+                    );
+                    reqwest::Client::new()
+                        .request(method.clone(), format!("{}{concrete}", app.admin_address))
+                        .send()
+                        .await
+                        .expect("sent")
+                } else {
+                    app.call(method.clone(), &concrete).await
+                };
                 let status = response.status();
                 let body = response.text().await.unwrap_or_default();
                 // The spec itself names these codes, so look at the error code, not the text.
@@ -264,18 +333,23 @@ pub mod cases {
                 );
             }
         }
+        assert!(admin_operations > 0, "the admin operations are documented");
     }
 
     pub async fn stopping_lets_the_server_finish_cleanly(db: TestDb) {
         let app = spawn_app(db).await;
         let address = app.address.clone();
+        let admin_address = app.admin_address.clone();
         assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+        assert_eq!(app.admin_get("/healthz").await.status(), StatusCode::OK);
         app.stop().await.expect("the server stops without error");
-        let after = reqwest::Client::new()
-            .get(format!("{address}/healthz"))
-            .send()
-            .await;
-        assert!(after.is_err(), "the listener is closed after shutdown");
+        for address in [address, admin_address] {
+            let after = reqwest::Client::new()
+                .get(format!("{address}/healthz"))
+                .send()
+                .await;
+            assert!(after.is_err(), "{address} is closed after shutdown");
+        }
     }
 }
 
@@ -298,7 +372,7 @@ async fn readyz_warns_before_the_calendar_data_ends_and_fails_after() {
     for (what, now, status, warns) in cases {
         let clock = std::sync::Arc::new(heyan::clock::ManualClock::new(now));
         let app = crate::helpers::spawn_app_at(TestDb::sqlite().await, clock, |_| {}).await;
-        let response = app.get("/readyz").await;
+        let response = app.admin_get("/readyz").await;
         assert_eq!(response.status().as_u16(), status, "{what}");
         let body = json(response).await;
         let warnings = body["warnings"].as_array().expect("warnings");
@@ -311,7 +385,7 @@ async fn readyz_warns_before_the_calendar_data_ends_and_fails_after() {
                 "{what}: {body}"
             );
         }
-        let metrics = app.get("/metrics").await.text().await.expect("text");
+        let metrics = app.metrics_text().await;
         assert!(metrics.contains("heyan_calendar_days_left"), "{what}");
     }
 }

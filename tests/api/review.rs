@@ -457,7 +457,7 @@ pub mod cases {
         assert_eq!(queue_ids(&mine), [second.as_str()]);
         assert_eq!(mine["items"][0]["lease"]["mine"], true);
 
-        let metrics = d.app.get("/metrics").await.text().await.expect("text");
+        let metrics = d.app.metrics_text().await;
         assert!(metrics.contains("heyan_review_queue_size 3"), "{metrics}");
         assert!(metrics.contains("heyan_review_overdue 1"));
     }
@@ -555,7 +555,7 @@ pub mod cases {
             .await
             .expect("decisions");
         assert_eq!(decisions.len(), 1);
-        let metrics = d.app.get("/metrics").await.text().await.expect("text");
+        let metrics = d.app.metrics_text().await;
         assert!(
             metrics.contains("heyan_review_decision_business_hours_count"),
             "time to decision is measured: {metrics}"

@@ -97,7 +97,11 @@ fn terminate(child: &mut Child, limit: Duration) -> Option<i32> {
 async fn serve_and_stop(dir: &Path, extra: &[(&str, &str)]) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut vars = vec![("HEYAN_SERVER__LISTEN", listen.as_str())];
+    let admin_listen = format!("127.0.0.1:{}", free_port());
+    let mut vars = vec![
+        ("HEYAN_SERVER__LISTEN", listen.as_str()),
+        ("HEYAN_SERVER__ADMIN_LISTEN", admin_listen.as_str()),
+    ];
     vars.extend_from_slice(extra);
     let mut child = heyan(dir, &["serve"], &vars)
         .stdout(Stdio::null())
@@ -113,6 +117,18 @@ async fn serve_and_stop(dir: &Path, extra: &[(&str, &str)]) {
             .status();
         assert_eq!(status, 200, "{path}");
     }
+    let metrics = |base: String| async move {
+        reqwest::get(format!("{base}/metrics"))
+            .await
+            .expect("answer")
+            .status()
+    };
+    assert_eq!(
+        metrics(base.clone()).await,
+        404,
+        "no metrics on the public port"
+    );
+    assert_eq!(metrics(format!("http://{admin_listen}")).await, 200);
     // DESIGN: exit 0 within 5 seconds of SIGTERM.
     assert_eq!(
         terminate(&mut child, Duration::from_secs(5)),

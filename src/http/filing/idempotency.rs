@@ -1,6 +1,7 @@
 //! `Idempotency-Key` for the filing system's POSTs: reads the header and runs the handler
-//! between `flow::idempotency::begin` and `keep`; a replay gets the kept answer with
-//! `Idempotent-Replayed: true`.
+//! between `flow::idempotency::begin` and `Claim::keep`; a replay gets the kept answer with
+//! `Idempotent-Replayed: true`. A handler cut off (timeout, client gone) drops its claim,
+//! which releases the key.
 
 use std::future::Future;
 
@@ -10,7 +11,7 @@ use axum::Json;
 
 use super::auth::FilingClient;
 use crate::error_code::ErrorCode;
-use crate::flow::idempotency::{self, Begun};
+use crate::flow::idempotency::{self, Begun, Claim};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 
@@ -34,7 +35,7 @@ where
         return handler().await.map(respond);
     };
     match idempotency::begin(state, &client.id, &key, fingerprint).await? {
-        Begun::Fresh => run_and_keep(state, client, &key, handler).await,
+        Begun::Fresh(claim) => run_and_keep(state, claim, handler).await,
         Begun::Replay { status, body } => Ok(replay(status, &body)),
     }
 }
@@ -56,12 +57,7 @@ fn key_of(headers: &HeaderMap) -> ApiResult<Option<String>> {
 
 /// Runs the handler and stores its answer; a server error releases the key so a retry
 /// can run again.
-async fn run_and_keep<F, Fut>(
-    state: &AppState,
-    client: &FilingClient,
-    key: &str,
-    handler: F,
-) -> ApiResult<Response>
+async fn run_and_keep<F, Fut>(state: &AppState, claim: Claim, handler: F) -> ApiResult<Response>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ApiResult<(StatusCode, serde_json::Value)>>,
@@ -75,7 +71,7 @@ where
     let answer = kept
         .as_ref()
         .map(|(status, body)| (status.as_u16(), body.as_str()));
-    idempotency::keep(state, &client.id, key, answer).await?;
+    claim.keep(state, answer).await?;
     outcome.map(respond)
 }
 
