@@ -1083,3 +1083,48 @@ pub async fn redemption_tries_are_counted_before_they_are_checked(db: TestDb) {
         Some(1)
     );
 }
+
+pub async fn a_stale_unanswered_idempotency_claim_can_be_released(db: TestDb) {
+    let store = db.store();
+    let client = client_in(&store).await;
+    let at = now();
+    let start = |key: &str| IdempotencyStart {
+        client_id: client.clone(),
+        key: key.into(),
+        request_hash: "h".into(),
+        now: at,
+        expires_at: at + Duration::hours(24),
+    };
+    for key in ["dead", "answered"] {
+        assert_eq!(
+            store.begin_idempotent(&start(key)).await.expect("begin"),
+            IdempotencyState::Fresh
+        );
+    }
+    store
+        .finish_idempotent(&client, "answered", 201, "{}", at)
+        .await
+        .expect("finish");
+    let before_the_claim = at - Duration::seconds(1);
+    assert!(!store
+        .release_stale_idempotent(&client, "dead", before_the_claim)
+        .await
+        .expect("release"));
+    let later = at + Duration::minutes(2);
+    assert!(store
+        .release_stale_idempotent(&client, "dead", later)
+        .await
+        .expect("release"));
+    assert!(
+        !store
+            .release_stale_idempotent(&client, "answered", later)
+            .await
+            .expect("release"),
+        "an answered key is kept for its replays"
+    );
+    assert_eq!(
+        store.begin_idempotent(&start("dead")).await.expect("begin"),
+        IdempotencyState::Fresh,
+        "the released key runs again"
+    );
+}

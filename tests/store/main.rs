@@ -69,6 +69,7 @@ on_both_databases!(crate::cases =>
     a_refused_transition_writes_no_audit_entry_and_no_event,
     events_are_claimed_per_client,
     redemption_tries_are_counted_before_they_are_checked,
+    a_stale_unanswered_idempotency_claim_can_be_released,
 );
 
 /// The review desk (`ReviewStore`), under `review_desk::{sqlite,postgres}`.
