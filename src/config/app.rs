@@ -14,7 +14,8 @@ pub struct AppSettings {
     pub sms_max_attempts: u32,
     /// `HEYAN_APP__SMS_RESEND_SECS`: least time between two sends to one phone. Default 60.
     pub sms_resend_secs: u32,
-    /// `HEYAN_APP__SMS_PER_PHONE_PER_DAY`: sends per phone per 24 h. Default 10.
+    /// `HEYAN_APP__SMS_PER_PHONE_PER_DAY`: sends per phone per 24 h from one client
+    /// address (three times as many from all addresses together). Default 10.
     pub sms_per_phone_per_day: u32,
     /// `HEYAN_APP__SMS_PER_IP_PER_HOUR`: sends per client address per hour. Default 30.
     pub sms_per_ip_per_hour: u32,
@@ -42,7 +43,7 @@ pub(super) const DOCS: &[SettingDoc] = &[
     ),
     SettingDoc::new(
         "sms_per_phone_per_day",
-        "Codes sent to one phone per 24 hours.",
+        "Codes sent to one phone per 24 hours from one client address; three times as many from all addresses together.",
     ),
     SettingDoc::new(
         "sms_per_ip_per_hour",

@@ -18,7 +18,7 @@ use crate::domain::MobileNumber;
 use crate::error_code::ErrorCode;
 use crate::pii;
 use crate::sms::SmsError;
-use crate::store::{AppSession, CaseRecord, NewAppSession, NewSmsChallenge};
+use crate::store::{AppSession, CaseRecord, NewAppSession, NewSmsChallenge, SmsChallenge};
 
 /// The consent text's version; a new text gets a new version.
 pub const CONSENT_VERSION: &str = "v1";
@@ -53,6 +53,10 @@ fn retry_after(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
     (until - now).num_seconds().max(1).unsigned_abs()
 }
 
+/// The cap on one phone's codes per day over all requesting addresses, as a multiple of
+/// the per-address cap (`app.sms_per_phone_per_day`).
+const PHONE_CAP_ACROSS_ADDRESSES: i64 = 3;
+
 /// Sends a code when `mobile` is the principal's number of an open eligible case.
 pub async fn send_sms_code(
     svc: &Services,
@@ -72,14 +76,29 @@ pub async fn send_sms_code(
     )
     .await
     .map_err(|e| quota::relabel(e, ErrorCode::SmsIpLimit))?;
-    let day_key = format!("sms_phone:{phone}");
+    // The daily cap counts per requesting address, so that someone typing the principal's
+    // number elsewhere cannot use up the principal's sends; a cap over all addresses
+    // (PHONE_CAP_ACROSS_ADDRESSES times as many) still bounds the messages a phone gets.
     let day = now.duration_trunc(Duration::days(1)).unwrap_or(now);
-    if svc.store.get_counter(&day_key, day).await? >= i64::from(policy.sms_per_phone_per_day) {
-        let until = day + Duration::days(1);
-        return Err(FlowError::retry_later(
-            ErrorCode::SmsDailyLimit,
-            retry_after(until, now),
-        ));
+    let per_address = i64::from(policy.sms_per_phone_per_day);
+    let day_keys = [
+        (
+            format!("sms_phone:{phone}:{}", quota::address_key(ip)),
+            per_address,
+        ),
+        (
+            format!("sms_phone:{phone}"),
+            per_address * PHONE_CAP_ACROSS_ADDRESSES,
+        ),
+    ];
+    for (key, cap) in &day_keys {
+        if svc.store.get_counter(key, day).await? >= *cap {
+            let until = day + Duration::days(1);
+            return Err(FlowError::retry_later(
+                ErrorCode::SmsDailyLimit,
+                retry_after(until, now),
+            ));
+        }
     }
     let cooldown_key = format!("sms_cooldown:{phone}");
     let cooldown_end = now + Duration::seconds(i64::from(policy.sms_resend_secs));
@@ -98,9 +117,11 @@ pub async fn send_sms_code(
         svc.store.release_cooldown(&cooldown_key).await?;
         return Err(e);
     }
-    svc.store
-        .increment_counter(&day_key, day, day + Duration::days(2), now)
-        .await?;
+    for (key, _) in &day_keys {
+        svc.store
+            .increment_counter(key, day, day + Duration::days(2), now)
+            .await?;
+    }
     Ok(SmsAccepted {
         resend_after_secs: policy.sms_resend_secs,
         expires_in_secs: policy.sms_code_ttl_minutes * 60,
@@ -170,6 +191,11 @@ pub struct SessionStarted {
     pub case: AppCaseView,
 }
 
+/// How many of a phone's newest codes are accepted. Anyone may ask for a code for any
+/// number; with two live codes, a code someone else asked for does not void the one the
+/// principal is typing (see docs/app-api.md).
+const LIVE_CODES: u32 = 2;
+
 /// Exchanges a correct SMS code for a session. A wrong code says how many tries remain; a
 /// dead or expired one says to ask for a new code.
 pub async fn start_session(
@@ -181,28 +207,34 @@ pub async fn start_session(
     let now = svc.clock.now();
     let policy = &svc.settings.app;
     let phone = phone_hmac(svc, mobile);
-    let challenge = svc.store.latest_sms_challenge(&phone).await?;
-    let Some(challenge) = challenge.filter(|c| c.consumed_at.is_none()) else {
-        return Err(FlowError::from(ErrorCode::SmsCodeDead));
-    };
     let max = i32::try_from(policy.sms_max_attempts).unwrap_or(i32::MAX);
-    if challenge.attempts >= max {
-        return Err(FlowError::from(ErrorCode::SmsCodeDead));
-    }
-    if challenge.expires_at <= now {
-        return Err(FlowError::from(ErrorCode::SmsCodeExpired));
-    }
-    charge_id_number(svc, &challenge.case_id, now).await?;
+    let recent = svc.store.recent_sms_challenges(&phone, LIVE_CODES).await?;
+    let live: Vec<&SmsChallenge> = recent
+        .iter()
+        .filter(|c| c.consumed_at.is_none() && c.attempts < max && c.expires_at > now)
+        .collect();
+    let Some(newest) = live.first() else {
+        // Nothing to check against: why, judged on the newest code.
+        return Err(FlowError::from(match recent.first() {
+            Some(c) if c.consumed_at.is_none() && c.attempts < max => ErrorCode::SmsCodeExpired,
+            _ => ErrorCode::SmsCodeDead,
+        }));
+    };
+    charge_id_number(svc, &newest.case_id, now).await?;
     let typed = code_hash(svc, &phone, code.trim());
-    if !bool::from(typed.as_bytes().ct_eq(challenge.code_hash.as_bytes())) {
-        let attempts = svc.store.fail_sms_challenge(challenge.id, now).await?;
+    let matched = live
+        .iter()
+        .find(|c| bool::from(typed.as_bytes().ct_eq(c.code_hash.as_bytes())));
+    let Some(challenge) = matched else {
+        // A wrong try counts against the newest code.
+        let attempts = svc.store.fail_sms_challenge(newest.id, now).await?;
         let left = (max - attempts).max(0);
         return Err(if left == 0 {
             FlowError::from(ErrorCode::SmsCodeDead)
         } else {
             FlowError::wrong_code(ErrorCode::SmsCodeInvalid, left.unsigned_abs())
         });
-    }
+    };
     if !svc
         .store
         .consume_sms_challenge(challenge.id, max, now)

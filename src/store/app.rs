@@ -27,11 +27,12 @@ pub trait AppStore: Send + Sync {
     /// Stores a sent SMS code.
     async fn insert_sms_challenge(&self, challenge: &NewSmsChallenge) -> Result<(), StoreError>;
 
-    /// The newest SMS challenge for a phone.
-    async fn latest_sms_challenge(
+    /// The newest SMS challenges for a phone, newest first, at most `limit`.
+    async fn recent_sms_challenges(
         &self,
         phone_hmac: &str,
-    ) -> Result<Option<SmsChallenge>, StoreError>;
+        limit: u32,
+    ) -> Result<Vec<SmsChallenge>, StoreError>;
 
     /// Counts a wrong try; returns the tries so far.
     async fn fail_sms_challenge(&self, id: i64, now: DateTime<Utc>) -> Result<i32, StoreError>;
@@ -147,20 +148,23 @@ macro_rules! stamp {
                 Ok(())
             }
 
-            async fn latest_sms_challenge(
+            async fn recent_sms_challenges(
                 &self,
                 phone_hmac: &str,
-            ) -> Result<Option<SmsChallenge>, StoreError> {
+                limit: u32,
+            ) -> Result<Vec<SmsChallenge>, StoreError> {
                 sqlx::query_as::<_, SmsChallengeRow>(
                     "select id, case_id, code_hash, attempts, expires_at, consumed_at, created_at
-                     from sms_challenges where phone_hmac = $1 order by id desc limit 1",
+                     from sms_challenges where phone_hmac = $1 order by id desc limit $2",
                 )
                 .bind(phone_hmac)
-                .fetch_optional(&self.pool)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
                 .await
                 .map_err(backend)?
+                .into_iter()
                 .map(SmsChallenge::try_from)
-                .transpose()
+                .collect()
             }
 
             async fn fail_sms_challenge(&self, id: i64, now: DateTime<Utc>) -> Result<i32, StoreError> {

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use heyan::clock::ManualClock;
+use heyan::clock::{Clock, ManualClock};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -24,6 +24,8 @@ crate::on_both_databases!(crate::app::cases =>
     a_provider_outage_is_a_503_that_does_not_count,
     per_address_limits_count_the_client_behind_a_trusted_proxy,
     forwarding_headers_from_anyone_else_are_ignored,
+    a_code_someone_else_asked_for_does_not_void_yours,
+    the_daily_limit_counts_per_requesting_address,
 );
 
 pub const MOBILE: &str = "13812345678";
@@ -376,6 +378,60 @@ pub mod cases {
             .map(|e| e.entry.ip)
             .collect();
         assert_eq!(verified, [Some("192.0.2.44".to_owned())]);
+    }
+
+    pub async fn a_code_someone_else_asked_for_does_not_void_yours(db: TestDb) {
+        let phone = start(db, |_| {}).await;
+        assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
+        let mine = phone.last_code();
+        // A stranger types the principal's number a minute later.
+        phone.clock.advance(Duration::seconds(61));
+        assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
+        let theirs = phone.last_code();
+        assert_eq!(
+            phone.sign_in(&mine).await.status(),
+            201,
+            "the older code still works"
+        );
+
+        // Two newer codes retire it.
+        for _ in 0..2 {
+            phone.clock.advance(Duration::seconds(61));
+            assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
+        }
+        if theirs != phone.last_code() {
+            let stale = phone.sign_in(&theirs).await;
+            assert_error(stale, 422, "sms_code_invalid").await;
+        }
+        assert_eq!(phone.sign_in(&phone.last_code()).await.status(), 201);
+    }
+
+    pub async fn the_daily_limit_counts_per_requesting_address(db: TestDb) {
+        let phone = start(db, |s| {
+            s.app.sms_per_phone_per_day = 2;
+            s.server.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
+        })
+        .await;
+        // Start at 01:00 UTC, so the minutes below stay within one day's window.
+        let now = phone.clock.now();
+        let one_am = (now + Duration::days(1))
+            .date_naive()
+            .and_hms_opt(1, 0, 0)
+            .expect("time")
+            .and_utc();
+        phone.clock.advance(one_am - now);
+        let ask = |from: &'static str| phone.request_sms_from(MOBILE, from);
+        for _ in 0..2 {
+            assert_eq!(ask("203.0.113.5").await.status(), 202);
+            phone.clock.advance(Duration::seconds(61));
+        }
+        assert_error(ask("203.0.113.5").await, 429, "sms_daily_limit").await;
+        // The principal, elsewhere, still gets codes; all addresses together get six.
+        for from in ["198.51.100.7", "198.51.100.7", "192.0.2.1", "192.0.2.1"] {
+            assert_eq!(ask(from).await.status(), 202, "{from}");
+            phone.clock.advance(Duration::seconds(61));
+        }
+        assert_error(ask("192.0.2.99").await, 429, "sms_daily_limit").await;
     }
 
     pub async fn forwarding_headers_from_anyone_else_are_ignored(db: TestDb) {
