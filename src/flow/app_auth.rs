@@ -209,6 +209,9 @@ pub async fn start_session(
     let phone = phone_hmac(svc, mobile);
     let max = i32::try_from(policy.sms_max_attempts).unwrap_or(i32::MAX);
     let recent = svc.store.recent_sms_challenges(&phone, LIVE_CODES).await?;
+    if recent.is_empty() {
+        return Err(no_code_sent(svc, &phone, max, now).await?);
+    }
     let live: Vec<&SmsChallenge> = recent
         .iter()
         .filter(|c| c.consumed_at.is_none() && c.attempts < max && c.expires_at > now)
@@ -266,6 +269,32 @@ pub async fn start_session(
         token,
         expires_at,
         case,
+    })
+}
+
+/// The answer for a phone no code was ever sent to (no case has the number, or nobody
+/// asked): the same as for a wrong code, tries left and then dead, counted per phone over
+/// a code's lifetime, so the answer does not tell which numbers have a case.
+async fn no_code_sent(
+    svc: &Services,
+    phone: &str,
+    max: i32,
+    now: DateTime<Utc>,
+) -> Result<FlowError, FlowError> {
+    let window = Duration::minutes(i64::from(svc.settings.app.sms_code_ttl_minutes).max(1));
+    let start = now.duration_trunc(window).unwrap_or(now);
+    let tries = svc
+        .store
+        .increment_counter(&format!("sms_miss:{phone}"), start, start + window * 2, now)
+        .await?;
+    let left = i64::from(max) - tries;
+    Ok(if left <= 0 {
+        FlowError::from(ErrorCode::SmsCodeDead)
+    } else {
+        FlowError::wrong_code(
+            ErrorCode::SmsCodeInvalid,
+            left.unsigned_abs().try_into().unwrap_or(u32::MAX),
+        )
     })
 }
 

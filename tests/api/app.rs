@@ -162,6 +162,34 @@ pub mod cases {
         );
         let bad = phone.request_sms("12345").await;
         assert_error(bad, 422, "invalid_mobile").await;
+
+        // Signing in answers alike too: a wrong code with tries left, then a dead one.
+        let sign_in = |mobile: &str| {
+            phone
+                .app
+                .request(Method::POST, "/app/v1/sessions")
+                .json(&json!({ "mobile": mobile, "code": "000000" }))
+                .send()
+        };
+        let mut answers = Vec::new();
+        for mobile in [MOBILE, "13900001111"] {
+            let mut bodies = Vec::new();
+            for _ in 0..5 {
+                let response = sign_in(mobile).await.expect("sent");
+                let status = response.status().as_u16();
+                let body = json(response).await;
+                bodies.push((status, body["code"].clone(), body["message_en"].clone()));
+            }
+            answers.push(bodies);
+        }
+        if !phone.last_code().starts_with("000000") {
+            assert_eq!(
+                answers[0], answers[1],
+                "registered and unregistered answer alike"
+            );
+        }
+        assert_eq!(answers[1][0].0, 422);
+        assert_eq!(answers[1][4].1, "sms_code_dead");
     }
 
     pub async fn a_resend_within_a_minute_is_refused_for_every_number_alike(db: TestDb) {
