@@ -165,10 +165,7 @@ impl Player {
             StatusCode::ACCEPTED,
         )
         .await?;
-        let sms_code = self
-            .mailbox
-            .latest()
-            .context("the log SMS provider received no code")?;
+        let sms_code = self.wait_for_code().await?;
         println!("    (the log provider's SMS code: {sms_code})");
         let session = self
             .expect(
@@ -291,6 +288,17 @@ impl Player {
             println!("  (the demo database was temporary; run with --keep to review the case)");
         }
         Ok((case_id, code, files))
+    }
+
+    /// The code the log provider got; the SMS worker sends it just after the request.
+    async fn wait_for_code(&self) -> anyhow::Result<String> {
+        for _ in 0..100 {
+            if let Some(code) = self.mailbox.latest() {
+                return Ok(code);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("the log SMS provider received no code")
     }
 
     fn url(&self, path: &str) -> String {

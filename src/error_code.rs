@@ -169,9 +169,6 @@ catalog! {
     IdDailyLimit = "id_daily_limit", TOO_MANY_REQUESTS,
         "该证件今日核验次数已达上限，请明天再试",
         "This ID number has reached today's limit of checks; try tomorrow";
-    SmsUnavailable = "sms_unavailable", SERVICE_UNAVAILABLE,
-        "短信服务暂时不可用，请稍后再试（本次不计入发送次数）",
-        "The SMS service is unavailable; try again later (this attempt does not count)";
     SmsCodeInvalid = "sms_code_invalid", UNPROCESSABLE_ENTITY,
         "短信验证码不正确，请重新输入（{tries_left} 次机会）",
         "The SMS code is not correct ({tries_left} attempts left)";

@@ -106,6 +106,10 @@ impl Application {
             self.state.services.clone(),
             stop_rx.clone(),
         ));
+        let sms = tokio::spawn(crate::flow::sms_outbox::run_worker(
+            self.state.services.clone(),
+            stop_rx.clone(),
+        ));
         let housekeeping = tokio::spawn(crate::flow::maintenance::run(
             self.state.services.clone(),
             stop_rx,
@@ -144,7 +148,7 @@ impl Application {
         let _ = stop_tx.send(true);
         // Background work gets a moment to finish; a delivery cut short stays leased in the
         // outbox and is retried after its lease, so stopping never loses an event.
-        for mut task in [worker, housekeeping] {
+        for mut task in [worker, sms, housekeeping] {
             if tokio::time::timeout(BACKGROUND_STOP, &mut task)
                 .await
                 .is_err()
@@ -221,6 +225,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         keys,
         calendar: Arc::new(calendar),
         outbox_wakeup: Arc::new(Notify::new()),
+        sms_wakeup: Arc::new(Notify::new()),
         photo_gate: crate::imaging::pipeline::PhotoGate::per_core(),
     };
     Ok(AppState {

@@ -12,12 +12,11 @@ use subtle::ConstantTimeEq;
 
 use super::app_steps::{self, AppCaseView};
 use super::cases::MOBILE_PURPOSE;
-use super::{audit, quota, Actor, FlowError, Services};
+use super::{audit, quota, sms_outbox, Actor, FlowError, Services};
 use crate::domain::ids::CaseId;
 use crate::domain::MobileNumber;
 use crate::error_code::ErrorCode;
 use crate::pii;
-use crate::sms::SmsError;
 use crate::store::{AppSession, CaseRecord, NewAppSession, NewSmsChallenge, SmsChallenge};
 
 /// The consent text's version; a new text gets a new version.
@@ -112,11 +111,7 @@ pub async fn send_sms_code(
             retry_after(until, now),
         ));
     }
-    if let Err(e) = deliver(svc, mobile, &phone, now).await {
-        // An outage is not the user's fault: the send does not count.
-        svc.store.release_cooldown(&cooldown_key).await?;
-        return Err(e);
-    }
+    deliver(svc, mobile, &phone, now).await?;
     for (key, _) in &day_keys {
         svc.store
             .increment_counter(key, day, day + Duration::days(2), now)
@@ -128,7 +123,9 @@ pub async fn send_sms_code(
     })
 }
 
-/// Stores and sends a code when the number belongs to a case; does nothing otherwise.
+/// Stores a code and queues it for sending when the number belongs to a case; does
+/// nothing otherwise. The provider is called by the SMS worker, never while the request
+/// waits, so the answer is the same, and as quick, for every number.
 async fn deliver(
     svc: &Services,
     mobile: &MobileNumber,
@@ -141,27 +138,16 @@ async fn deliver(
     };
     let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
     let ttl = svc.settings.app.sms_code_ttl_minutes;
+    let expires_at = now + Duration::minutes(i64::from(ttl));
     let challenge = NewSmsChallenge {
         phone_hmac: phone.to_owned(),
         case_id: case.id.clone(),
         code_hash: code_hash(svc, phone, &code),
-        expires_at: now + Duration::minutes(i64::from(ttl)),
+        expires_at,
         created_at: now,
     };
     svc.store.insert_sms_challenge(&challenge).await?;
-    match svc.sms.send_code(mobile, &code, ttl).await {
-        Ok(()) => {
-            metrics::counter!("sms_sent_total", "provider" => svc.sms.name()).increment(1);
-            Ok(())
-        }
-        Err(SmsError::Unavailable(why)) => {
-            tracing::error!(provider = svc.sms.name(), error = %why, "SMS provider unavailable");
-            Err(FlowError::retry_later(ErrorCode::SmsUnavailable, 30))
-        }
-        Err(SmsError::Rejected(why)) => Err(FlowError::Internal(anyhow::anyhow!(
-            "SMS provider refused: {why}"
-        ))),
-    }
+    sms_outbox::queue(svc, mobile, &code, ttl, expires_at, now).await
 }
 
 async fn find_case(svc: &Services, mobile: &MobileNumber) -> Result<Option<CaseRecord>, FlowError> {

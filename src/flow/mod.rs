@@ -17,6 +17,7 @@ pub mod purge;
 pub mod quota;
 pub mod review;
 pub mod reviewer_auth;
+pub mod sms_outbox;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct Services {
     pub calendar: Arc<BusinessCalendar>,
     /// Wakes the webhook worker when an event is queued.
     pub outbox_wakeup: Arc<Notify>,
+    /// Wakes the SMS worker when a code is queued.
+    pub sms_wakeup: Arc<Notify>,
     /// Sends SMS codes.
     pub sms: Arc<dyn crate::sms::SmsSender>,
     /// Bounds how much image work runs at once.

@@ -48,9 +48,6 @@ pub trait LimitStore: Send + Sync {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError>;
-
-    /// Ends a cooldown early (the action it guarded did not happen).
-    async fn release_cooldown(&self, key: &str) -> Result<(), StoreError>;
 }
 
 #[derive(FromRow)]
@@ -198,17 +195,6 @@ macro_rules! stamp {
                 Ok(running.map(|(end,)| end.into()))
             }
 
-            async fn release_cooldown(&self, key: &str) -> Result<(), StoreError> {
-                sqlx::query(
-                    "delete from rate_counters where counter_key = $1 and window_start = $2",
-                )
-                .bind(key)
-                .bind(EPOCH)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-                Ok(())
-            }
         }
     };
 }

@@ -19,6 +19,7 @@ mod outbox;
 mod photos;
 mod records;
 pub mod review;
+mod sms_outbox;
 
 pub use app::AppStore;
 pub use audit::{audit_hash, AuditStore, GENESIS_HASH};
@@ -36,6 +37,7 @@ pub use review::{
     NewReviewerSession, QueueCounts, QueueItem, QueuePage, QueueQuery, ReviewStore,
     ReviewerSession,
 };
+pub use sms_outbox::{NewSms, QueuedSms, SmsOutboxStore};
 
 use std::sync::Arc;
 
@@ -222,6 +224,7 @@ pub trait Store:
     + CodeStore
     + PhotoStore
     + OutboxStore
+    + SmsOutboxStore
     + AuditStore
     + LimitStore
     + IdempotencyStore

@@ -1,7 +1,7 @@
 //! The App's phone check, session and consent, through real HTTP, with a local SMS
 //! gateway (the `http` provider) that checks heyan's signature and records the codes.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
@@ -21,7 +21,7 @@ crate::on_both_databases!(crate::app::cases =>
     a_code_dies_after_five_wrong_tries_and_expires_after_five_minutes,
     sessions_end_when_idle_and_at_their_absolute_limit,
     consent_is_recorded_only_for_the_current_text,
-    a_provider_outage_is_a_503_that_does_not_count,
+    a_provider_outage_delays_the_code_and_does_not_show,
     per_address_limits_count_the_client_behind_a_trusted_proxy,
     forwarding_headers_from_anyone_else_are_ignored,
     a_code_someone_else_asked_for_does_not_void_yours,
@@ -36,6 +36,8 @@ pub struct Phone {
     pub case_id: String,
     pub gateway: Receiver,
     pub clock: Arc<ManualClock>,
+    /// Codes asked for the registered number (the SMS worker sends them just after).
+    asked: AtomicUsize,
 }
 
 pub async fn start(db: TestDb, tweak: impl FnOnce(&mut heyan::config::Settings)) -> Phone {
@@ -58,36 +60,58 @@ pub async fn start(db: TestDb, tweak: impl FnOnce(&mut heyan::config::Settings))
         case_id,
         gateway,
         clock,
+        asked: AtomicUsize::new(0),
     }
+}
+
+/// Whether `mobile` is the registered number, however it is written.
+fn is_registered(mobile: &str) -> bool {
+    let digits: String = mobile.chars().filter(char::is_ascii_digit).collect();
+    digits.trim_start_matches("86") == MOBILE || digits == MOBILE
 }
 
 impl Phone {
     pub async fn request_sms(&self, mobile: &str) -> reqwest::Response {
-        self.app
+        let request = self
+            .app
             .request(Method::POST, "/app/v1/sms")
-            .json(&json!({ "mobile": mobile }))
-            .send()
-            .await
-            .expect("sent")
+            .json(&json!({ "mobile": mobile }));
+        self.asking(mobile, request).await
     }
 
     /// Asks for a code through a proxy that says the client is `forwarded_for`.
     pub async fn request_sms_from(&self, mobile: &str, forwarded_for: &str) -> reqwest::Response {
-        self.app
+        let request = self
+            .app
             .request(Method::POST, "/app/v1/sms")
             .header("x-forwarded-for", forwarded_for)
-            .json(&json!({ "mobile": mobile }))
-            .send()
-            .await
-            .expect("sent")
+            .json(&json!({ "mobile": mobile }));
+        self.asking(mobile, request).await
     }
 
-    pub fn codes(&self) -> Vec<Value> {
+    async fn asking(&self, mobile: &str, request: reqwest::RequestBuilder) -> reqwest::Response {
+        let response = request.send().await.expect("sent");
+        if response.status() == 202 && is_registered(mobile) {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+        }
+        response
+    }
+
+    /// The messages the gateway took, once every code asked for has arrived.
+    pub async fn codes(&self) -> Vec<Value> {
+        let asked = self.asked.load(Ordering::SeqCst);
+        self.gateway
+            .inbox
+            .wait_for("the SMS codes asked for", |i| {
+                i.accepted.lock().expect("lock").len() >= asked
+            })
+            .await;
         self.gateway.inbox.accepted.lock().expect("lock").clone()
     }
 
-    pub fn last_code(&self) -> String {
+    pub async fn last_code(&self) -> String {
         self.codes()
+            .await
             .last()
             .and_then(|m| m["code"].as_str().map(str::to_owned))
             .expect("a code was sent")
@@ -105,7 +129,7 @@ impl Phone {
 
     pub async fn session(&self) -> String {
         assert_eq!(self.request_sms(MOBILE).await.status(), 202);
-        let response = self.sign_in(&self.last_code()).await;
+        let response = self.sign_in(&self.last_code().await).await;
         assert_eq!(response.status(), 201);
         json(response).await["token"]
             .as_str()
@@ -139,7 +163,7 @@ pub mod cases {
         let registered = phone.request_sms("+86 138-1234-5678").await;
         assert_eq!(registered.status(), 202);
         let registered = json(registered).await;
-        let sent = phone.codes();
+        let sent = phone.codes().await;
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0]["to"], MOBILE);
         assert!(sent[0]["code"]
@@ -156,7 +180,7 @@ pub mod cases {
             "the same answer for an unregistered number"
         );
         assert_eq!(
-            phone.codes().len(),
+            phone.codes().await.len(),
             1,
             "nothing sent to an unregistered number"
         );
@@ -182,7 +206,7 @@ pub mod cases {
             }
             answers.push(bodies);
         }
-        if !phone.last_code().starts_with("000000") {
+        if !phone.last_code().await.starts_with("000000") {
             assert_eq!(
                 answers[0], answers[1],
                 "registered and unregistered answer alike"
@@ -207,7 +231,7 @@ pub mod cases {
         }
         phone.clock.advance(Duration::seconds(61));
         assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
-        assert_eq!(phone.codes().len(), 2);
+        assert_eq!(phone.codes().await.len(), 2);
     }
 
     pub async fn the_daily_limit_per_phone_holds(db: TestDb) {
@@ -217,7 +241,7 @@ pub mod cases {
             phone.clock.advance(Duration::seconds(61));
         }
         assert_error(phone.request_sms(MOBILE).await, 429, "sms_daily_limit").await;
-        assert_eq!(phone.codes().len(), 2);
+        assert_eq!(phone.codes().await.len(), 2);
     }
 
     pub async fn a_wrong_code_says_how_many_tries_remain_and_the_right_one_opens_a_session(
@@ -225,7 +249,7 @@ pub mod cases {
     ) {
         let phone = start(db, |_| {}).await;
         assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
-        let code = phone.last_code();
+        let code = phone.last_code().await;
         let err = assert_error(phone.sign_in(&wrong(&code)).await, 422, "sms_code_invalid").await;
         assert!(
             err["message_en"]
@@ -256,7 +280,7 @@ pub mod cases {
     pub async fn a_code_dies_after_five_wrong_tries_and_expires_after_five_minutes(db: TestDb) {
         let phone = start(db, |_| {}).await;
         assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
-        let code = phone.last_code();
+        let code = phone.last_code().await;
         for _ in 0..4 {
             assert_error(phone.sign_in(&wrong(&code)).await, 422, "sms_code_invalid").await;
         }
@@ -267,7 +291,7 @@ pub mod cases {
         assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
         phone.clock.advance(Duration::minutes(5));
         assert_error(
-            phone.sign_in(&phone.last_code()).await,
+            phone.sign_in(&phone.last_code().await).await,
             410,
             "sms_code_expired",
         )
@@ -348,14 +372,34 @@ pub mod cases {
         );
     }
 
-    pub async fn a_provider_outage_is_a_503_that_does_not_count(db: TestDb) {
+    pub async fn a_provider_outage_delays_the_code_and_does_not_show(db: TestDb) {
         let phone = start(db, |s| s.sms.retries = 1).await;
+        // The provider fails both tries of the first send.
         phone.gateway.inbox.fail_next.store(2, Ordering::SeqCst);
-        let down = phone.request_sms(MOBILE).await;
-        assert_error(down, 503, "sms_unavailable").await;
-        let again = phone.request_sms(MOBILE).await;
-        assert_eq!(again.status(), 202, "the failed send started no cooldown");
-        assert_eq!(phone.codes().len(), 1);
+        let asked = phone.request_sms(MOBILE).await;
+        assert_eq!(
+            asked.status(),
+            202,
+            "an outage looks like any other request"
+        );
+        phone
+            .gateway
+            .inbox
+            .wait_for("the failed tries", |i| {
+                i.attempts.load(Ordering::SeqCst) >= 2
+            })
+            .await;
+        assert!(phone
+            .gateway
+            .inbox
+            .accepted
+            .lock()
+            .expect("lock")
+            .is_empty());
+        // The worker tries again a few seconds later, while the code is valid.
+        phone.clock.advance(Duration::seconds(6));
+        let code = phone.last_code().await;
+        assert_eq!(phone.sign_in(&code).await.status(), 201);
     }
 
     pub async fn per_address_limits_count_the_client_behind_a_trusted_proxy(db: TestDb) {
@@ -389,7 +433,7 @@ pub mod cases {
             .app
             .request(Method::POST, "/app/v1/sessions")
             .header("x-forwarded-for", "192.0.2.44")
-            .json(&json!({ "mobile": MOBILE, "code": phone.last_code() }))
+            .json(&json!({ "mobile": MOBILE, "code": phone.last_code().await }))
             .send()
             .await
             .expect("sent");
@@ -411,11 +455,11 @@ pub mod cases {
     pub async fn a_code_someone_else_asked_for_does_not_void_yours(db: TestDb) {
         let phone = start(db, |_| {}).await;
         assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
-        let mine = phone.last_code();
+        let mine = phone.last_code().await;
         // A stranger types the principal's number a minute later.
         phone.clock.advance(Duration::seconds(61));
         assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
-        let theirs = phone.last_code();
+        let theirs = phone.last_code().await;
         assert_eq!(
             phone.sign_in(&mine).await.status(),
             201,
@@ -427,11 +471,11 @@ pub mod cases {
             phone.clock.advance(Duration::seconds(61));
             assert_eq!(phone.request_sms(MOBILE).await.status(), 202);
         }
-        if theirs != phone.last_code() {
+        if theirs != phone.last_code().await {
             let stale = phone.sign_in(&theirs).await;
             assert_error(stale, 422, "sms_code_invalid").await;
         }
-        assert_eq!(phone.sign_in(&phone.last_code()).await.status(), 201);
+        assert_eq!(phone.sign_in(&phone.last_code().await).await.status(), 201);
     }
 
     pub async fn the_daily_limit_counts_per_requesting_address(db: TestDb) {

@@ -120,7 +120,6 @@ fn parse_mobile(raw: &str) -> ApiResult<MobileNumber> {
         (status = 202, description = "If the number belongs to an open case, a code was sent", body = SmsResponse),
         (status = 422, description = "`invalid_mobile`: not a mainland mobile number", body = ErrorBody),
         (status = 429, description = "`sms_resend_too_soon`, `sms_daily_limit` or `sms_ip_limit`: too soon, or a daily/hourly limit (Retry-After)", body = ErrorBody),
-        (status = 503, description = "`sms_unavailable`: the SMS provider is down; this try does not count", body = ErrorBody),
     ))]
 pub async fn request_sms(
     State(state): State<AppState>,

@@ -1,0 +1,18 @@
+-- SMS codes wait here for the provider, so that asking for a code answers at once and the
+-- same for every number; a worker sends them and retries while the code is still valid.
+create table sms_outbox (
+    id integer primary key autoincrement,
+    mobile_sealed text not null,               -- the number, sealed; opened only to send
+    code_sealed text not null,                 -- the code, sealed
+    ttl_minutes integer not null,              -- the validity the message states
+    attempts integer not null default 0,
+    next_attempt_at integer not null,
+    expires_at integer not null,               -- no try after the code itself expired
+    locked_until integer,                      -- leased to one worker
+    sent_at integer,
+    gave_up_at integer,
+    last_error text,
+    created_at integer not null,
+    updated_at integer not null
+);
+create index sms_outbox_due_idx on sms_outbox (next_attempt_at);
