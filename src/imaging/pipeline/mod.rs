@@ -494,6 +494,9 @@ mod tests {
         for line in [
             "format      jpeg 1600x1200",
             "sharpness",
+            "whole photo mean luma",
+            "subject     found",
+            "p5 luma",
             "median luma",
             "timings ms",
         ] {
