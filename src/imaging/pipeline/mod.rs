@@ -961,49 +961,6 @@ mod tests {
         }
     }
 
-    /// Prints the figures of the scenes and their spoilt versions (calibration aid):
-    /// `cargo test --lib print_scene_figures -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn print_scene_figures() {
-        let mut scenes = cards_on_light_desks();
-        for wall in [235u8, 242] {
-            let input = handheld_on_white_wall(&sample("handheld-sample.jpg"), wall);
-            scenes.push((format!("handheld, {wall} wall"), PhotoKind::Handheld, input));
-        }
-        for (what, kind, input) in scenes {
-            for how in [
-                None,
-                Some(Degradation::Exposure(0.2)),
-                Some(Degradation::Exposure(0.1)),
-                Some(Degradation::Exposure(1.3)),
-                Some(Degradation::Exposure(1.6)),
-                Some(Degradation::Exposure(2.2)),
-                Some(Degradation::WashedOut(0.5)),
-                Some(Degradation::WashedOut(0.3)),
-                Some(Degradation::Glare(0.03)),
-                Some(Degradation::Glare(0.10)),
-            ] {
-                let input = how.map_or_else(|| input.clone(), |how| degrade(&input, how));
-                let r = inspect(&input, &opts()).unwrap();
-                println!(
-                    "| {what} | {} | {:.0} | {:.4} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.4} | {:.0} | {} |",
-                    how.map_or("original".to_string(), |h| h.to_string()),
-                    r.median_luma,
-                    r.clipped_fraction,
-                    if r.subject_found { format!("{}x{}", r.subject.width, r.subject.height) } else { "centre".into() },
-                    r.subject_mean_luma,
-                    r.subject_p5_luma,
-                    r.subject_median_luma,
-                    r.subject_p95_luma,
-                    r.subject_clipped_fraction,
-                    r.sharpness,
-                    verdict(&input, kind)
-                );
-            }
-        }
-    }
-
     #[test]
     fn an_underexposed_card_on_a_light_desk_is_still_too_dark() {
         let card = card_on_plain_desk(&sample("id-back-sample.jpg"), 245, 2000, 1500);
