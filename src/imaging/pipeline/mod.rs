@@ -47,7 +47,7 @@ use sha2::{Digest, Sha256};
 
 pub use error::{PipelineError, SeenFormat};
 pub use limits::{Admission, CancelFlag, PhotoGate};
-pub use quality::{QualityReport, Thresholds};
+pub use quality::{QualityReport, Region, Thresholds};
 pub use sniff::Format;
 
 /// The JPEG codec this build decodes and encodes with: pure Rust by default, libjpeg-turbo

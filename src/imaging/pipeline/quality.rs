@@ -32,22 +32,22 @@ pub struct Region {
     pub height: u32,
 }
 
-/// What the checks measured. The `subject_*` figures are judged; the whole-frame exposure
-/// figures are reported for comparison.
+/// What the checks measured. Sharpness and the `subject_*` figures are judged; the other
+/// exposure figures, of the whole copy, are reported for comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct QualityReport {
     /// Variance of the 4-neighbour Laplacian of the reduced grayscale copy: high for crisp
     /// edges, low for defocus and shake.
     pub sharpness: f64,
-    /// Mean luma (BT.601, 0–255).
+    /// Mean luma of the whole copy (BT.601, 0–255).
     pub mean_luma: f64,
-    /// Share of pixels at or above [`CLIPPED_LUMA`].
+    /// Share of the whole copy's pixels at or above [`CLIPPED_LUMA`].
     pub clipped_fraction: f64,
     /// Share of pixels at or below 5 (crushed shadows); reported, not judged.
     pub crushed_fraction: f64,
     /// 10th percentile of luma: overexposure lifts even the shadows.
     pub p10_luma: f64,
-    /// Median luma.
+    /// Median luma of the whole copy.
     pub median_luma: f64,
     /// Standard deviation of luma (global contrast).
     pub contrast: f64,
