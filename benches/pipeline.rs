@@ -18,7 +18,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use heyan::imaging::pipeline::testdata::{degrade, phone_jpeg, Degradation};
+use heyan::imaging::pipeline::testdata::{
+    card_on_plain_desk, degrade, handheld_on_white_wall, phone_jpeg, Degradation,
+};
 use heyan::imaging::pipeline::{
     inspect, process, Options, PhotoKind, Processed, Thresholds, JPEG_BACKEND,
 };
@@ -70,6 +72,11 @@ const SAMPLES: [(&str, &[u8]); 7] = [
         include_bytes!("../assets/samples/coffee-small.jpg"),
     ),
 ];
+
+/// The drawn ID samples, made into the bright scenes of the calibration.
+const ID_FRONT: &[u8] = include_bytes!("../assets/samples/id-front-sample.jpg");
+const ID_BACK: &[u8] = include_bytes!("../assets/samples/id-back-sample.jpg");
+const HANDHELD: &[u8] = include_bytes!("../assets/samples/handheld-sample.jpg");
 
 fn sample(name: &str) -> &'static [u8] {
     SAMPLES
@@ -280,13 +287,20 @@ fn calibrate() {
     let opts = Options::default();
     println!("jpeg codec: {JPEG_BACKEND}");
     println!(
-        "thresholds: sharpness ≥ {}, mean luma ≥ {}, median luma ≤ {}, clipped ≤ {} (glare) / ≤ {} (overexposure)",
-        t.min_sharpness, t.min_mean_luma, t.max_median_luma, t.max_clipped_fraction, t.overexposed_clipped_fraction
+        "thresholds (on the subject): sharpness ≥ {} (whole photo), mean luma ≥ {}, p5 ≤ {}, \
+         clipped ≤ {} (glare) / ≤ {} (overexposure) / ≤ {} when the median is above {}",
+        t.min_sharpness,
+        t.min_mean_luma,
+        t.max_shadow_luma,
+        t.max_clipped_fraction,
+        t.overexposed_clipped_fraction,
+        t.lifted_clipped_fraction,
+        t.max_median_luma
     );
     println!();
-    println!("| input | version | sharpness | contrast | sharp/contrast² | mean luma | p10 | median | clipped | verdict |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    let mut inputs: Vec<(String, Vec<u8>)> = SAMPLES
+    println!("| input | version | sharpness | photo median | photo clipped | subject | mean | p5 | median | p95 | clipped | verdict |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut inputs: Vec<(String, PhotoKind, Vec<u8>)> = SAMPLES
         .iter()
         .filter(|(n, _)| *n != "coffee-small")
         .map(|(n, d)| {
@@ -296,13 +310,39 @@ fn calibrate() {
             } else {
                 d.to_vec()
             };
-            (n.to_string(), d)
+            (n.to_string(), PhotoKind::Front, d)
         })
         .collect();
     for name in ["boats", "forest", "astronaut"] {
         inputs.push((
             format!("{name} 12MP phone"),
+            PhotoKind::Front,
             phone_jpeg(sample(name), 4032, 3024, 92, 3.0, 1),
+        ));
+    }
+    // Bright scenes: the drawn card on a plain light desk, the principal before a white wall.
+    for (side, kind, photo) in [
+        ("front", PhotoKind::Front, ID_FRONT),
+        ("back", PhotoKind::Back, ID_BACK),
+    ] {
+        for desk in [225, 245] {
+            inputs.push((
+                format!("card {side} on {desk} desk"),
+                kind,
+                card_on_plain_desk(photo, desk, 2000, 1500),
+            ));
+        }
+    }
+    inputs.push((
+        "handheld sample".into(),
+        PhotoKind::Handheld,
+        HANDHELD.to_vec(),
+    ));
+    for wall in [235, 242] {
+        inputs.push((
+            format!("handheld, {wall} wall"),
+            PhotoKind::Handheld,
+            handheld_on_white_wall(HANDHELD, wall),
         ));
     }
     let versions = [
@@ -313,36 +353,46 @@ fn calibrate() {
         Some(Degradation::Exposure(0.45)),
         Some(Degradation::Exposure(0.3)),
         Some(Degradation::Exposure(0.2)),
+        Some(Degradation::Exposure(0.1)),
+        Some(Degradation::Exposure(1.3)),
         Some(Degradation::Exposure(1.6)),
         Some(Degradation::Exposure(2.2)),
         Some(Degradation::Exposure(3.0)),
+        Some(Degradation::WashedOut(0.5)),
+        Some(Degradation::WashedOut(0.3)),
         Some(Degradation::Glare(0.03)),
         Some(Degradation::Glare(0.10)),
         Some(Degradation::Glare(0.20)),
     ];
-    for (name, jpeg) in &inputs {
+    for (name, kind, jpeg) in &inputs {
         for v in versions {
             let input = match v {
                 None => jpeg.clone(),
                 Some(how) => degrade(jpeg, how),
             };
             let label = v.map_or("original".to_string(), |v| v.to_string());
-            let verdict = match process(&input, PhotoKind::Front, &opts) {
+            let verdict = match process(&input, *kind, &opts) {
                 Ok(_) => "pass".to_string(),
                 Err(e) => e.code().to_string(),
             };
             match inspect(&input, &opts) {
                 Ok(r) => println!(
-                    "| {name} | {label} | {:.1} | {:.1} | {:.4} | {:.1} | {:.0} | {:.0} | {:.4} | {verdict} |",
+                    "| {name} | {label} | {:.1} | {:.0} | {:.4} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.4} | {verdict} |",
                     r.sharpness,
-                    r.contrast,
-                    r.sharpness / (r.contrast * r.contrast).max(1.0),
-                    r.mean_luma,
-                    r.p10_luma,
                     r.median_luma,
-                    r.clipped_fraction
+                    r.clipped_fraction,
+                    if r.subject_found {
+                        format!("{}×{}", r.subject.width, r.subject.height)
+                    } else {
+                        "centre".to_string()
+                    },
+                    r.subject_mean_luma,
+                    r.subject_p5_luma,
+                    r.subject_median_luma,
+                    r.subject_p95_luma,
+                    r.subject_clipped_fraction
                 ),
-                Err(e) => println!("| {name} | {label} | – | – | – | – | – | – | – | {} |", e.code()),
+                Err(e) => println!("| {name} | {label} | – | – | – | – | – | – | – | – | – | {} |", e.code()),
             }
         }
     }

@@ -136,16 +136,16 @@ pub enum PipelineError {
         /// Threshold.
         min: f64,
     },
-    /// The photo is overexposed.
-    #[error("too bright: median luma {median_luma:.1} above {max:.1} or mostly blown out")]
+    /// The photo's subject is overexposed: blown out, or washed out to pale greys.
+    #[error("too bright: {clipped_fraction:.4} of the subject blown out, its darkest 5 % at luma {shadow_luma:.0}")]
     TooBright {
-        /// Measured median luma (0–255).
-        median_luma: f64,
-        /// Threshold.
-        max: f64,
+        /// Share of the subject's pixels blown out.
+        clipped_fraction: f64,
+        /// 5th percentile of the subject's luma (0–255).
+        shadow_luma: f64,
     },
-    /// Part of the photo is blown out (glare on the card, a lamp in the frame).
-    #[error("glare: {clipped_fraction:.4} of the photo is blown out, above {max:.4}")]
+    /// Part of the photo's subject is blown out (glare on the card, a lamp in the frame).
+    #[error("glare: {clipped_fraction:.4} of the subject is blown out, above {max:.4}")]
     Glare {
         /// Share of clipped pixels.
         clipped_fraction: f64,
@@ -269,8 +269,8 @@ mod tests {
                 min: 2.0,
             },
             PipelineError::TooBright {
-                median_luma: 250.0,
-                max: 180.0,
+                clipped_fraction: 0.5,
+                shadow_luma: 200.0,
             },
             PipelineError::Glare {
                 clipped_fraction: 0.5,

@@ -47,7 +47,7 @@ use sha2::{Digest, Sha256};
 
 pub use error::{PipelineError, SeenFormat};
 pub use limits::{Admission, CancelFlag, PhotoGate};
-pub use quality::{QualityReport, Thresholds};
+pub use quality::{QualityReport, Region, Thresholds};
 pub use sniff::Format;
 
 /// The JPEG codec this build decodes and encodes with: pure Rust by default, libjpeg-turbo
@@ -451,6 +451,7 @@ mod testkit;
 mod tests {
     use std::time::{Duration, Instant};
 
+    use super::testdata::{degrade, Degradation};
     use super::testkit::*;
     use super::*;
 
@@ -493,6 +494,9 @@ mod tests {
         for line in [
             "format      jpeg 1600x1200",
             "sharpness",
+            "whole photo mean luma",
+            "subject     found",
+            "p5 luma",
             "median luma",
             "timings ms",
         ] {
@@ -843,8 +847,131 @@ mod tests {
                 ("glare", glare(&rgb, 0.15), "glare"),
             ];
             for (what, degraded, want) in cases {
-                assert_eq!(code(&encode_jpeg(&degraded, 92)), want, "{name} {what}");
+                let input = encode_jpeg(&degraded, 92);
+                let r = inspect(&input, &opts()).unwrap();
+                assert_eq!(code(&input), want, "{name} {what}: {r:?}");
             }
+        }
+    }
+
+    fn verdict(input: &[u8], kind: PhotoKind) -> &'static str {
+        match process(input, kind, &opts()) {
+            Ok(_) => "ok",
+            Err(e) => e.code().as_str(),
+        }
+    }
+
+    /// The drawn card of each side on a plain light desk, 2000×1500 (the card covers 38 %).
+    fn cards_on_light_desks() -> Vec<(String, PhotoKind, Vec<u8>)> {
+        let mut scenes = Vec::new();
+        for (kind, name) in [
+            (PhotoKind::Front, "id-front-sample.jpg"),
+            (PhotoKind::Back, "id-back-sample.jpg"),
+        ] {
+            for desk in [225u8, 235, 245] {
+                let input = card_on_plain_desk(&sample(name), desk, 2000, 1500);
+                scenes.push((format!("{name} on a {desk} desk"), kind, input));
+            }
+        }
+        scenes
+    }
+
+    #[test]
+    fn a_well_exposed_card_on_a_white_or_light_grey_desk_is_accepted() {
+        for (what, kind, input) in cards_on_light_desks() {
+            let r = inspect(&input, &opts()).unwrap();
+            // The case of the complaint: a bright scene, nothing blown out.
+            assert!(
+                r.median_luma > 180.0,
+                "{what}: frame median {}",
+                r.median_luma
+            );
+            assert!(
+                r.clipped_fraction < 0.001,
+                "{what}: clipped {}",
+                r.clipped_fraction
+            );
+            assert_eq!(verdict(&input, kind), "ok", "{what}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn a_handheld_photo_against_a_white_wall_is_accepted() {
+        for wall in [235u8, 242] {
+            let input = handheld_on_white_wall(&sample("handheld-sample.jpg"), wall);
+            let r = inspect(&input, &opts()).unwrap();
+            assert!(
+                r.median_luma > 180.0,
+                "wall {wall}: frame median {}",
+                r.median_luma
+            );
+            assert!(
+                r.clipped_fraction < 0.01,
+                "wall {wall}: clipped {}",
+                r.clipped_fraction
+            );
+            assert_eq!(
+                verdict(&input, PhotoKind::Handheld),
+                "ok",
+                "wall {wall}: {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_overexposed_or_washed_out_card_on_a_light_desk_is_still_too_bright() {
+        let card = card_on_plain_desk(&sample("id-front-sample.jpg"), 235, 2000, 1500);
+        let wall = handheld_on_white_wall(&sample("handheld-sample.jpg"), 235);
+        let cases = [
+            (
+                "card ×1.6",
+                &card,
+                PhotoKind::Front,
+                Degradation::Exposure(1.6),
+            ),
+            (
+                "card ×2.2",
+                &card,
+                PhotoKind::Front,
+                Degradation::Exposure(2.2),
+            ),
+            (
+                "card washed out ×0.3",
+                &card,
+                PhotoKind::Front,
+                Degradation::WashedOut(0.3),
+            ),
+            (
+                "handheld ×2.2",
+                &wall,
+                PhotoKind::Handheld,
+                Degradation::Exposure(2.2),
+            ),
+            (
+                "handheld washed out ×0.3",
+                &wall,
+                PhotoKind::Handheld,
+                Degradation::WashedOut(0.3),
+            ),
+        ];
+        for (what, input, kind, how) in cases {
+            let spoilt = degrade(input, how);
+            let r = inspect(&spoilt, &opts()).unwrap();
+            assert_eq!(verdict(&spoilt, kind), "too_bright", "{what}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn an_underexposed_card_on_a_light_desk_is_still_too_dark() {
+        let card = card_on_plain_desk(&sample("id-back-sample.jpg"), 245, 2000, 1500);
+        let wall = handheld_on_white_wall(&sample("handheld-sample.jpg"), 242);
+        for (what, input, kind) in [
+            ("card", &card, PhotoKind::Back),
+            ("handheld", &wall, PhotoKind::Handheld),
+        ] {
+            let spoilt = degrade(input, Degradation::Exposure(0.1));
+            let r = inspect(&spoilt, &opts()).unwrap();
+            assert_eq!(verdict(&spoilt, kind), "too_dark", "{what} ×0.1: {r:?}");
         }
     }
 

@@ -21,6 +21,10 @@ pub enum Degradation {
     /// A blown-out white ellipse covering this share of the photo, like a reflection on
     /// the card's laminate.
     Glare(f32),
+    /// A veil of flare: every sample pulled towards white, keeping only this share of its
+    /// distance from 255 (0.3 turns black into 178), so the photo loses its contrast
+    /// without necessarily clipping.
+    WashedOut(f32),
 }
 
 impl std::fmt::Display for Degradation {
@@ -30,6 +34,7 @@ impl std::fmt::Display for Degradation {
             Degradation::Exposure(g) if *g < 1.0 => write!(f, "darken ×{g}"),
             Degradation::Exposure(g) => write!(f, "overexpose ×{g}"),
             Degradation::Glare(s) => write!(f, "glare {:.0}%", s * 100.0),
+            Degradation::WashedOut(k) => write!(f, "washed out ×{k}"),
         }
     }
 }
@@ -135,6 +140,7 @@ pub fn degrade(jpeg: &[u8], how: Degradation) -> Vec<u8> {
         }
         Degradation::Exposure(g) => exposure(&image, g),
         Degradation::Glare(s) => glare(&image, s),
+        Degradation::WashedOut(k) => washed_out(&image, k),
     };
     encode(&spoilt, 92)
 }
@@ -226,6 +232,84 @@ pub(crate) fn exposure(image: &Rgb, gain: f32) -> Rgb {
         height: image.height,
         data,
     }
+}
+
+pub(crate) fn washed_out(image: &Rgb, keep: f32) -> Rgb {
+    let data = image
+        .data
+        .iter()
+        .map(|&v| (255.0 - (255.0 - f32::from(v)) * keep).round() as u8)
+        .collect();
+    Rgb {
+        width: image.width,
+        height: image.height,
+        data,
+    }
+}
+
+/// The card of `id_photo` (assets/samples/id-front-sample.jpg or id-back-sample.jpg: a card
+/// of 1340×845 px with rounded corners lying at (124, 168) on a wooden desk) moved onto a
+/// plain desk of luma `desk` in a `width`×`height` photo, centred, with sensor-like noise
+/// σ = 1.5, as a JPEG of quality 92. A white or light-grey desk makes the photo's median
+/// luma the desk's, with no pixel blown out.
+pub fn card_on_plain_desk(id_photo: &[u8], desk: u8, width: u32, height: u32) -> Vec<u8> {
+    const CARD: (usize, usize, usize, usize) = (124, 168, 1340, 845);
+    const RADIUS: f32 = 50.0;
+    let src = decode(id_photo);
+    let (cx, cy, cw, ch) = CARD;
+    assert!(
+        width as usize >= cw && height as usize >= ch,
+        "the photo holds the card"
+    );
+    let mut scene = Rgb {
+        width,
+        height,
+        data: vec![desk; width as usize * height as usize * 3],
+    };
+    let (ox, oy) = ((width as usize - cw) / 2, (height as usize - ch) / 2);
+    for y in 0..ch {
+        for x in 0..cw {
+            // Outside the rounded corners is the old desk: leave the new one there.
+            let dx = (RADIUS - (x as f32 + 0.5)).max(x as f32 + 0.5 - (cw as f32 - RADIUS));
+            let dy = (RADIUS - (y as f32 + 0.5)).max(y as f32 + 0.5 - (ch as f32 - RADIUS));
+            if dx > 0.0 && dy > 0.0 && dx * dx + dy * dy > RADIUS * RADIUS {
+                continue;
+            }
+            let from = ((cy + y) * src.width as usize + cx + x) * 3;
+            let to = ((oy + y) * width as usize + ox + x) * 3;
+            scene.data[to..to + 3].copy_from_slice(&src.data[from..from + 3]);
+        }
+    }
+    add_noise(&mut scene, 1.5, 0xdec0 ^ u64::from(desk));
+    encode(&scene, 92)
+}
+
+/// assets/samples/handheld-sample.jpg (the principal holding the card in front of a
+/// mid-grey wall, luma about 140–180) with the wall repainted near-white (luma about
+/// `wall`), as the white wall other filing platforms ask for: pixels close to the drawn
+/// wall's known colour are lifted by the difference, the person and the card stay as they
+/// are. A JPEG of quality 92.
+pub fn handheld_on_white_wall(handheld_photo: &[u8], wall: u8) -> Vec<u8> {
+    let mut image = decode(handheld_photo);
+    let (w, h) = (image.width as f32, image.height as f32);
+    let luma =
+        |p: &[u8]| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
+    for (i, px) in image.data.chunks_exact_mut(3).enumerate() {
+        let (x, y) = (
+            (i % image.width as usize) as f32,
+            (i / image.width as usize) as f32,
+        );
+        // The wall as examples/draw_samples.rs paints it.
+        let shade = 178.0 - 40.0 * y / h - 14.0 * (x / w - 0.5).abs();
+        let old = [shade + 4.0, shade, shade - 9.0];
+        let old_luma = 0.299 * old[0] + 0.587 * old[1] + 0.114 * old[2];
+        let near = (1.0 - (luma(px) - old_luma).abs() / 24.0).clamp(0.0, 1.0);
+        let lift = (f32::from(wall) - old_luma) * near;
+        for v in px.iter_mut() {
+            *v = (f32::from(*v) + lift).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    encode(&image, 92)
 }
 
 pub(crate) fn glare(image: &Rgb, share: f32) -> Rgb {

@@ -16,12 +16,22 @@ pub(crate) fn sample(name: &str) -> Vec<u8> {
         "pier-gray.jpg" => include_bytes!("../../../assets/samples/pier-gray.jpg").to_vec(),
         "astronaut.jpg" => include_bytes!("../../../assets/samples/astronaut.jpg").to_vec(),
         "coffee-small.jpg" => include_bytes!("../../../assets/samples/coffee-small.jpg").to_vec(),
+        "id-front-sample.jpg" => {
+            include_bytes!("../../../assets/samples/id-front-sample.jpg").to_vec()
+        }
+        "id-back-sample.jpg" => {
+            include_bytes!("../../../assets/samples/id-back-sample.jpg").to_vec()
+        }
+        "handheld-sample.jpg" => {
+            include_bytes!("../../../assets/samples/handheld-sample.jpg").to_vec()
+        }
         other => panic!("no sample {other}"),
     }
 }
 
 pub(crate) use super::testdata::{
-    blur, decode as decode_jpeg, encode as encode_jpeg, exposure, glare,
+    blur, card_on_plain_desk, decode as decode_jpeg, encode as encode_jpeg, exposure, glare,
+    handheld_on_white_wall,
 };
 
 pub(crate) fn sample_rgb(name: &str) -> Rgb {
