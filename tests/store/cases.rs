@@ -10,7 +10,7 @@ use heyan::domain::role::Role;
 use heyan::flow::audit::{self, BrokenLink};
 use heyan::store::{
     audit_hash, ConsumeOutcome, EventFailure, IdempotencyStart, IdempotencyState, NewAuditEntry,
-    NewCase, NewClient, NewClientKey, NewEvent, NewReviewer, NewSingleUseToken,
+    NewCase, NewClient, NewClientKey, NewEvent, NewReviewer, NewSingleUseToken, NewSms,
     NewVerificationCode, PhotoRecord, RedeemOutcome, Store, StoreError, GENESIS_HASH,
 };
 
@@ -1127,4 +1127,61 @@ pub async fn a_stale_unanswered_idempotency_claim_can_be_released(db: TestDb) {
         IdempotencyState::Fresh,
         "the released key runs again"
     );
+}
+
+pub async fn a_queued_sms_is_leased_once_retried_and_given_up(db: TestDb) {
+    let store = db.store();
+    let at = now();
+    let sms = |n: &str| NewSms {
+        mobile_sealed: format!("sealed-mobile-{n}"),
+        code_sealed: format!("sealed-code-{n}"),
+        ttl_minutes: 5,
+        expires_at: at + Duration::minutes(5),
+        created_at: at,
+    };
+    store.queue_sms(&sms("a")).await.expect("queue");
+    store.queue_sms(&sms("b")).await.expect("queue");
+    let lease = at + Duration::seconds(30);
+    let first = store.claim_due_sms(at, lease, 10).await.expect("claim");
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0].code_sealed, "sealed-code-a");
+    assert_eq!(first[0].ttl_minutes, 5);
+    assert!(
+        store
+            .claim_due_sms(at, lease, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "leased codes are not handed out twice"
+    );
+    store.mark_sms_sent(first[0].id, at).await.expect("sent");
+    let retry_at = at + Duration::seconds(5);
+    store
+        .mark_sms_failed(first[1].id, retry_at, false, "provider down", at)
+        .await
+        .expect("failed");
+    assert!(store
+        .claim_due_sms(retry_at - Duration::seconds(1), lease, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    let again = store
+        .claim_due_sms(retry_at, lease, 10)
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1, "only the failed one comes back");
+    assert_eq!((again[0].id, again[0].attempts), (first[1].id, 1));
+    store
+        .mark_sms_failed(again[0].id, retry_at, true, "refused", retry_at)
+        .await
+        .expect("gave up");
+    assert!(store
+        .claim_due_sms(at + Duration::hours(1), at + Duration::hours(2), 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    assert!(matches!(
+        store.mark_sms_sent(999_999, at).await,
+        Err(StoreError::NotFound)
+    ));
 }

@@ -70,6 +70,7 @@ on_both_databases!(crate::cases =>
     events_are_claimed_per_client,
     redemption_tries_are_counted_before_they_are_checked,
     a_stale_unanswered_idempotency_claim_can_be_released,
+    a_queued_sms_is_leased_once_retried_and_given_up,
 );
 
 /// The review desk (`ReviewStore`), under `review_desk::{sqlite,postgres}`.
