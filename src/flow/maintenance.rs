@@ -1,5 +1,5 @@
-//! Housekeeping the server does on its own: dropping expired rate-limit windows and
-//! idempotency records so those tables stay small, purging photos that are due, and
+//! Housekeeping the server does on its own: dropping expired rate-limit windows,
+//! idempotency records and sent SMS codes so those tables stay small, purging photos that are due, and
 //! deleting blobs that no photo row names.
 
 use std::collections::HashSet;
@@ -36,6 +36,16 @@ pub async fn sweep(svc: &Services) {
         Ok(n) if n > 0 => tracing::debug!(rows = n, "expired idempotency records deleted"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not delete expired idempotency records"),
+    }
+    // A queued code holds a sealed phone number: gone an hour after it was sent.
+    match svc
+        .store
+        .delete_finished_sms(now - chrono::Duration::hours(1))
+        .await
+    {
+        Ok(n) if n > 0 => tracing::debug!(rows = n, "sent SMS codes deleted"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not delete sent SMS codes"),
     }
     if let Err(e) = super::purge::purge_due(svc).await {
         tracing::warn!(error = %e, "purging due photos failed; the next pass retries");

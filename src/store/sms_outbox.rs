@@ -43,6 +43,10 @@ pub struct QueuedSms {
 /// The SMS outbox.
 #[async_trait]
 pub trait SmsOutboxStore: Send + Sync {
+    /// Deletes codes sent or given up before `before` (their sealed numbers with them);
+    /// returns how many.
+    async fn delete_finished_sms(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// Queues a code.
     async fn queue_sms(&self, sms: &NewSms) -> Result<(), StoreError>;
 
@@ -95,6 +99,17 @@ macro_rules! stamp {
     ($db:ty) => {
         #[async_trait]
         impl SmsOutboxStore for SqlStore<$db> {
+            async fn delete_finished_sms(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "delete from sms_outbox where sent_at < $1 or gave_up_at < $1",
+                )
+                .bind(Ts(before))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(done.rows_affected())
+            }
+
             async fn queue_sms(&self, sms: &NewSms) -> Result<(), StoreError> {
                 sqlx::query(
                     "insert into sms_outbox (mobile_sealed, code_sealed, ttl_minutes, next_attempt_at,

@@ -1184,4 +1184,27 @@ pub async fn a_queued_sms_is_leased_once_retried_and_given_up(db: TestDb) {
         store.mark_sms_sent(999_999, at).await,
         Err(StoreError::NotFound)
     ));
+    // Sent and given-up codes go once they are old; nothing else does.
+    store.queue_sms(&sms("c")).await.expect("queue");
+    assert_eq!(
+        store.delete_finished_sms(retry_at).await.expect("delete"),
+        1,
+        "only the one sent before then"
+    );
+    assert_eq!(
+        store
+            .delete_finished_sms(at + Duration::hours(1))
+            .await
+            .expect("delete"),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_due_sms(at, lease, 10)
+            .await
+            .expect("claim")
+            .len(),
+        1,
+        "the queued one stays"
+    );
 }
