@@ -56,7 +56,8 @@ fn retry_after(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
 /// the per-address cap (`app.sms_per_phone_per_day`).
 const PHONE_CAP_ACROSS_ADDRESSES: i64 = 3;
 
-/// Sends a code when `mobile` is the principal's number of an open eligible case.
+/// Queues a code for `mobile` when it is the principal's number of an open eligible case;
+/// the answer and its limits are the same for every number.
 pub async fn send_sms_code(
     svc: &Services,
     mobile: &MobileNumber,
