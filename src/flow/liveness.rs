@@ -203,13 +203,7 @@ pub async fn submit(
     let photo = photos::keep(
         svc,
         &case.id,
-        FinishedPhoto {
-            kind: PhotoKind::Liveness,
-            width: processed.width,
-            height: processed.height,
-            original_sha256: processed.original_sha256,
-            jpeg: processed.jpeg,
-        },
+        FinishedPhoto::of(PhotoKind::Liveness, processed),
     )
     .await?;
     let summary = json!({

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 
+use super::photos::blob_error;
 use super::{audit, Actor, FlowError, Services};
 use crate::blob::BlobId;
 
@@ -74,7 +75,6 @@ pub struct OrphanSweep {
 pub async fn sweep_orphan_blobs(svc: &Services) -> Result<OrphanSweep, FlowError> {
     let now = svc.clock.now();
     let cutoff = SystemTime::from(now) - ORPHAN_GRACE;
-    let blob_error = |e| FlowError::Internal(anyhow::Error::new(e).context("blob store"));
     let old: Vec<BlobId> = svc
         .blobs
         .list()

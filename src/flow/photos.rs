@@ -85,14 +85,7 @@ async fn stamp_and_keep(
     if !has_face {
         return Err(no_face());
     }
-    let photo = FinishedPhoto {
-        kind,
-        width: processed.width,
-        height: processed.height,
-        original_sha256: processed.original_sha256,
-        jpeg: processed.jpeg,
-    };
-    keep(svc, &case.id, photo).await
+    keep(svc, &case.id, FinishedPhoto::of(kind, processed)).await
 }
 
 /// The pipeline's settings for a case's photo: the footer carries the date and a short,
@@ -190,6 +183,19 @@ pub struct FinishedPhoto {
     pub height: u32,
     /// SHA-256 (hex) of the original upload, for the audit record.
     pub original_sha256: String,
+}
+
+impl FinishedPhoto {
+    /// The pipeline's result as a photo of `kind` to keep.
+    pub fn of(kind: PhotoKind, processed: Processed) -> Self {
+        FinishedPhoto {
+            kind,
+            width: processed.width,
+            height: processed.height,
+            original_sha256: processed.original_sha256,
+            jpeg: processed.jpeg,
+        }
+    }
 }
 
 /// Encrypts and stores a photo, replacing an earlier one of the same kind, if the App may
@@ -295,6 +301,6 @@ async fn delete_blob(svc: &Services, id: &BlobId) {
     }
 }
 
-fn blob_error(e: BlobError) -> FlowError {
+pub(super) fn blob_error(e: BlobError) -> FlowError {
     FlowError::Internal(anyhow::Error::new(e).context("blob store"))
 }

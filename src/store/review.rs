@@ -472,7 +472,6 @@ macro_rules! stamp {
                     .transpose()
             }
 
-
             async fn get_reviewer(&self, id: &ReviewerId) -> Result<Reviewer, StoreError> {
                 let sql = format!("select {REVIEWER_COLUMNS} from reviewers where id = $1");
                 sqlx::query_as::<_, ReviewerRow>(&sql)
