@@ -91,7 +91,8 @@ enum Command {
 enum ClientCommand {
     /// Create a client and print its API key (shown once; only a hash is stored).
     Add {
-        /// A unique name for the client, e.g. the hosting provider.
+        /// A unique name for the client: the hosting provider as principals know it
+        /// (shown to them when their number is in filings at several providers).
         #[arg(long)]
         name: String,
         /// Where heyan POSTs signed events for this client.

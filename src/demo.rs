@@ -156,6 +156,9 @@ impl Player {
             )
             .await?;
         let case_id = text(&case, "case_id")?;
+        // The App opened from the QR code knows its token, and signs in to that case only.
+        let landing = text(&case, "download_page_url")?;
+        let download_token = landing.rsplit('/').next().unwrap_or_default().to_owned();
 
         section("App 手机验证 The App: phone check");
         self.expect(
@@ -170,8 +173,11 @@ impl Player {
         let session = self
             .expect(
                 "POST /app/v1/sessions",
-                self.public(Method::POST, "/app/v1/sessions")
-                    .json(&json!({ "mobile": mobile, "code": sms_code })),
+                self.public(Method::POST, "/app/v1/sessions").json(&json!({
+                    "mobile": mobile,
+                    "code": sms_code,
+                    "download_token": download_token,
+                })),
                 StatusCode::CREATED,
             )
             .await?;

@@ -184,6 +184,17 @@ catalog! {
         "登录已失效，请重新获取短信验证码", "Your session has ended; verify your phone again";
     CaseClosed = "case_closed", UNAUTHORIZED,
         "登录已失效，请重新获取短信验证码", "Your session has ended; verify your phone again";
+    QrCodeInvalid = "qr_code_invalid", GONE,
+        "二维码已失效，请在备案系统中重新获取二维码",
+        "This QR code no longer works; get a new one from the filing system";
+    QrMobileMismatch = "qr_mobile_mismatch", UNPROCESSABLE_ENTITY,
+        "该手机号不是此二维码对应备案中登记的负责人手机号，请输入备案时填写的手机号",
+        "This number is not the principal's number in this QR code's filing; enter the number given in the filing";
+    CaseChoiceExpired = "case_choice_expired", GONE,
+        "选择已失效，请重新获取短信验证码", "The choice has expired; verify your phone again";
+    CaseNotOffered = "case_not_offered", UNPROCESSABLE_ENTITY,
+        "请从列出的备案中选择一项，并重新获取短信验证码",
+        "Choose one of the filings listed; verify your phone again";
     ConsentRequired = "consent_required", FORBIDDEN,
         "请先阅读并同意个人信息处理说明",
         "Read and accept the personal information consent first";

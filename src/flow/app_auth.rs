@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::app_steps::{self, AppCaseView};
+use super::case_choice::{self, CaseChoice, Target};
 use super::cases::MOBILE_PURPOSE;
 use super::{audit, quota, sms_outbox, Actor, FlowError, Services};
 use crate::domain::ids::CaseId;
@@ -56,11 +57,13 @@ fn retry_after(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
 /// the per-address cap (`app.sms_per_phone_per_day`).
 const PHONE_CAP_ACROSS_ADDRESSES: i64 = 3;
 
-/// Queues a code for `mobile` when it is the principal's number of an open eligible case;
-/// the answer and its limits are the same for every number.
+/// Queues a code for `mobile` when it is the principal's number of an open eligible case
+/// (of the QR code's case, when `download_token` is given); the answer and its limits are
+/// the same for every number.
 pub async fn send_sms_code(
     svc: &Services,
     mobile: &MobileNumber,
+    download_token: Option<&str>,
     ip: Option<&str>,
 ) -> Result<SmsAccepted, FlowError> {
     let policy = &svc.settings.app;
@@ -112,7 +115,7 @@ pub async fn send_sms_code(
             retry_after(until, now),
         ));
     }
-    deliver(svc, mobile, &phone, now).await?;
+    deliver(svc, mobile, download_token, &phone, now).await?;
     for (key, _) in &day_keys {
         svc.store
             .increment_counter(key, day, day + Duration::days(2), now)
@@ -130,10 +133,18 @@ pub async fn send_sms_code(
 async fn deliver(
     svc: &Services,
     mobile: &MobileNumber,
+    download_token: Option<&str>,
     phone: &str,
     now: DateTime<Utc>,
 ) -> Result<(), FlowError> {
-    let Some(case) = find_case(svc, mobile).await? else {
+    let case = match download_token {
+        Some(token) => case_choice::token_case(svc, mobile, token).await?.ok(),
+        None => case_choice::sign_in_cases(svc, mobile)
+            .await?
+            .into_iter()
+            .next(),
+    };
+    let Some(case) = case else {
         tracing::info!(sms.to = %mobile, "SMS code requested for a number without an open case");
         return Ok(());
     };
@@ -151,22 +162,6 @@ async fn deliver(
     sms_outbox::queue(svc, mobile, &code, ttl, expires_at, now).await
 }
 
-async fn find_case(svc: &Services, mobile: &MobileNumber) -> Result<Option<CaseRecord>, FlowError> {
-    for mac in svc
-        .keys
-        .hmac_all(MOBILE_PURPOSE, mobile.as_str().as_bytes())
-    {
-        if let Some(case) = svc
-            .store
-            .find_open_case_by_mobile(&hex::encode(mac))
-            .await?
-        {
-            return Ok(Some(case));
-        }
-    }
-    Ok(None)
-}
-
 /// A new App session: the bearer token (shown once) and the case it opens.
 #[derive(Debug)]
 pub struct SessionStarted {
@@ -178,19 +173,31 @@ pub struct SessionStarted {
     pub case: AppCaseView,
 }
 
+/// What a correct SMS code leads to.
+#[derive(Debug)]
+pub enum SignIn {
+    /// A session bound to the one case the phone may sign in to.
+    Started(Box<SessionStarted>),
+    /// The phone is the principal's number in several open cases: the principal chooses.
+    Choose(CaseChoice),
+}
+
 /// How many of a phone's newest codes are accepted. Anyone may ask for a code for any
 /// number; with two live codes, a code someone else asked for does not void the one the
 /// principal is typing (see docs/app-api.md).
 const LIVE_CODES: u32 = 2;
 
-/// Exchanges a correct SMS code for a session. A wrong code says how many tries remain; a
-/// dead or expired one says to ask for a new code.
+/// Exchanges a correct SMS code for a session, or for a choice of case when the phone has
+/// several (see [`case_choice`]); with the QR code's `download_token` the session binds to
+/// that case only. A wrong code says how many tries remain; a dead or expired one says to
+/// ask for a new code.
 pub async fn start_session(
     svc: &Services,
     mobile: &MobileNumber,
     code: &str,
+    download_token: Option<&str>,
     ip: Option<&str>,
-) -> Result<SessionStarted, FlowError> {
+) -> Result<SignIn, FlowError> {
     let now = svc.clock.now();
     let policy = &svc.settings.app;
     let phone = phone_hmac(svc, mobile);
@@ -225,6 +232,9 @@ pub async fn start_session(
             FlowError::wrong_code(ErrorCode::SmsCodeInvalid, left.unsigned_abs())
         });
     };
+    // Where the phone goes is settled before the code is used up: a QR code for another
+    // filing leaves the code valid for the right number.
+    let target = case_choice::target(svc, mobile, download_token).await?;
     if !svc
         .store
         .consume_sms_challenge(challenge.id, max, now)
@@ -232,26 +242,57 @@ pub async fn start_session(
     {
         return Err(FlowError::from(ErrorCode::SmsCodeDead));
     }
+    match target {
+        Target::One(case) => {
+            let started = open_session(svc, &case.id, ip, json!({})).await?;
+            Ok(SignIn::Started(Box::new(started)))
+        }
+        Target::Several(cases) => case_choice::offer(svc, &cases, ip)
+            .await
+            .map(SignIn::Choose),
+    }
+}
+
+/// Opens a session on the case the principal chose from a [`CaseChoice`].
+pub async fn choose_case(
+    svc: &Services,
+    choice_token: &str,
+    case_id: &str,
+    ip: Option<&str>,
+) -> Result<SessionStarted, FlowError> {
+    let case = case_choice::take(svc, choice_token, case_id).await?;
+    open_session(svc, &case.id, ip, json!({ "chosen": true })).await
+}
+
+/// Starts an App session on a case the verified phone may sign in to.
+async fn open_session(
+    svc: &Services,
+    case_id: &CaseId,
+    ip: Option<&str>,
+    details: serde_json::Value,
+) -> Result<SessionStarted, FlowError> {
+    let now = svc.clock.now();
     let token = new_token();
-    let expires_at = now + Duration::minutes(i64::from(policy.session_max_minutes));
+    let max_minutes = svc.settings.app.session_max_minutes;
+    let expires_at = now + Duration::minutes(i64::from(max_minutes));
     let session = NewAppSession {
         token_hash: token_hash(&token),
-        case_id: challenge.case_id.clone(),
+        case_id: case_id.clone(),
         expires_at,
         created_at: now,
     };
     svc.store.start_app_session(&session).await?;
-    let actor = Actor::app(&challenge.case_id, ip.map(str::to_owned));
+    let actor = Actor::app(case_id, ip.map(str::to_owned));
     audit::record(
         svc.store.as_ref(),
         &actor,
         "app.phone_verified",
-        Some(&challenge.case_id),
-        json!({}),
+        Some(case_id),
+        details,
         now,
     )
     .await?;
-    let case = app_steps::current_view(svc, &challenge.case_id).await?;
+    let case = app_steps::current_view(svc, case_id).await?;
     Ok(SessionStarted {
         token,
         expires_at,
@@ -307,7 +348,8 @@ async fn charge_id_number(
     .map_err(|e| quota::relabel(e, ErrorCode::IdDailyLimit))
 }
 
-fn new_token() -> String {
+/// A new bearer token: 256 random bits, URL-safe base64.
+pub(super) fn new_token() -> String {
     use base64::Engine;
     let bytes: [u8; 32] = rand::rngs::OsRng.gen();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

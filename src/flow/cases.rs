@@ -253,13 +253,19 @@ pub async fn cancel(
     get(svc, client, id).await
 }
 
+/// Whether `token` has the shape of a QR download token (32 hex digits), checked before
+/// any lookup.
+pub fn well_formed_download_token(token: &str) -> bool {
+    token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The case behind a scanned QR token while its landing page is live (a malformed,
 /// unknown or closed token gives `None`); counts the scan.
 pub async fn scan_download_token(
     svc: &Services,
     token: &str,
 ) -> Result<Option<CaseRecord>, FlowError> {
-    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !well_formed_download_token(token) {
         return Ok(None);
     }
     let case = svc.store.find_case_by_download_token(token).await?;

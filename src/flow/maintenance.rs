@@ -1,6 +1,6 @@
 //! Housekeeping the server does on its own: dropping expired rate-limit windows,
-//! idempotency records and sent SMS codes so those tables stay small, purging photos that are due, and
-//! deleting blobs that no photo row names.
+//! idempotency records, sent SMS codes and expired single-use tokens so those tables stay
+//! small, purging photos that are due, and deleting blobs that no photo row names.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -28,31 +28,36 @@ pub async fn run(svc: Services, mut stop: tokio::sync::watch::Receiver<bool>) {
 /// One pass; failures are logged and retried on the next pass.
 pub async fn sweep(svc: &Services) {
     let now = svc.clock.now();
-    match svc.store.delete_expired_counters(now).await {
-        Ok(n) if n > 0 => tracing::debug!(rows = n, "expired rate-limit windows deleted"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not delete expired rate-limit windows"),
-    }
-    match svc.store.delete_expired_idempotency(now).await {
-        Ok(n) if n > 0 => tracing::debug!(rows = n, "expired idempotency records deleted"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not delete expired idempotency records"),
-    }
+    let counters = svc.store.delete_expired_counters(now).await;
+    log_deleted(counters, "expired rate-limit windows");
+    let idempotency = svc.store.delete_expired_idempotency(now).await;
+    log_deleted(idempotency, "expired idempotency records");
     // A queued code holds a sealed phone number: gone an hour after it was sent.
-    match svc
+    let sms = svc
         .store
         .delete_finished_sms(now - chrono::Duration::hours(1))
-        .await
-    {
-        Ok(n) if n > 0 => tracing::debug!(rows = n, "sent SMS codes deleted"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not delete sent SMS codes"),
-    }
+        .await;
+    log_deleted(sms, "sent SMS codes");
+    // Kept a day past expiry, so that a late use is still told "expired".
+    let tokens = svc
+        .store
+        .delete_expired_single_use_tokens(now - chrono::Duration::days(1))
+        .await;
+    log_deleted(tokens, "expired single-use tokens");
     if let Err(e) = super::purge::purge_due(svc).await {
         tracing::warn!(error = %e, "purging due photos failed; the next pass retries");
     }
     if let Err(e) = sweep_orphan_blobs(svc).await {
         tracing::warn!(error = %e, "sweeping orphaned blobs failed; the next pass retries");
+    }
+}
+
+/// Logs what a deletion pass did; a failure is retried on the next pass.
+fn log_deleted(result: Result<u64, crate::store::StoreError>, what: &str) {
+    match result {
+        Ok(0) => {}
+        Ok(rows) => tracing::debug!(rows, "{what} deleted"),
+        Err(e) => tracing::warn!(error = %e, "could not delete {what}"),
     }
 }
 

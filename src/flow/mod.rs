@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod app_auth;
 pub mod app_steps;
 pub mod audit;
+pub mod case_choice;
 pub mod cases;
 pub mod codes;
 pub mod health;

@@ -18,11 +18,13 @@ use crate::error_code::ErrorCode;
 /// The App side: SMS challenges and App sessions.
 #[async_trait]
 pub trait AppStore: Send + Sync {
-    /// The newest eligible, open case with a website whose principal's mobile has this HMAC.
-    async fn find_open_case_by_mobile(
+    /// The eligible cases the principal may sign in to (see [`CaseRecord::accepts_sign_in`])
+    /// with a website whose principal's mobile has this HMAC, newest first, at most `limit`.
+    async fn find_sign_in_cases_by_mobile(
         &self,
         mobile_hmac: &str,
-    ) -> Result<Option<CaseRecord>, StoreError>;
+        limit: u32,
+    ) -> Result<Vec<CaseRecord>, StoreError>;
 
     /// Stores a sent SMS code.
     async fn insert_sms_challenge(&self, challenge: &NewSmsChallenge) -> Result<(), StoreError>;
@@ -110,24 +112,27 @@ macro_rules! stamp {
     ($db:ty) => {
         #[async_trait]
         impl AppStore for SqlStore<$db> {
-            async fn find_open_case_by_mobile(
+            async fn find_sign_in_cases_by_mobile(
                 &self,
                 mobile_hmac: &str,
-            ) -> Result<Option<CaseRecord>, StoreError> {
+                limit: u32,
+            ) -> Result<Vec<CaseRecord>, StoreError> {
                 let sql = format!(
                     "select {CASE_COLUMNS} from cases where eligible
                        and status in ({open}) and purged_at is null
                        and id in (select case_id from websites where mobile_hmac = $1)
-                     order by created_at desc limit 1",
+                     order by created_at desc, id limit $2",
                     open = status_list(CaseStatus::SIGN_IN),
                 );
                 sqlx::query_as::<_, CaseRow>(&sql)
                     .bind(mobile_hmac)
-                    .fetch_optional(&self.pool)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
                     .await
                     .map_err(backend)?
+                    .into_iter()
                     .map(CaseRecord::try_from)
-                    .transpose()
+                    .collect()
             }
 
             async fn insert_sms_challenge(&self, c: &NewSmsChallenge) -> Result<(), StoreError> {

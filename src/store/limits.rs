@@ -40,6 +40,12 @@ pub trait LimitStore: Send + Sync {
     /// Deletes counter windows that expired before `now`; returns how many.
     async fn delete_expired_counters(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
+    /// Deletes single-use tokens that expired before `before`; returns how many.
+    async fn delete_expired_single_use_tokens(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
     /// Starts a cooldown for `key` until `until` unless one is still running at `now`;
     /// returns the running cooldown's end when it is. Atomic across instances.
     async fn claim_cooldown(
@@ -153,6 +159,18 @@ macro_rules! stamp {
             async fn delete_expired_counters(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
                 let done = sqlx::query("delete from rate_counters where expires_at < $1")
                     .bind(Ts(now))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn delete_expired_single_use_tokens(
+                &self,
+                before: DateTime<Utc>,
+            ) -> Result<u64, StoreError> {
+                let done = sqlx::query("delete from single_use_tokens where expires_at < $1")
+                    .bind(Ts(before))
                     .execute(&self.pool)
                     .await
                     .map_err(backend)?;

@@ -147,6 +147,12 @@ impl CaseRecord {
     pub fn download_active(&self) -> bool {
         self.eligible && self.status.is_open()
     }
+
+    /// Whether the principal may sign in to it: eligible, in a [`CaseStatus::SIGN_IN`]
+    /// status and not purged (the same test as the store's lookup by mobile number).
+    pub fn accepts_sign_in(&self) -> bool {
+        self.eligible && CaseStatus::SIGN_IN.contains(&self.status) && self.purged_at.is_none()
+    }
 }
 
 /// A stored (watermarked, encrypted) photo.

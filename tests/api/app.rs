@@ -9,7 +9,7 @@ use heyan::clock::{Clock, ManualClock};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, json, spawn_app_at, TestApp};
+use crate::helpers::{assert_error, json, registration, spawn_app_at, TestApp, TestClient, ID_A};
 use crate::receiver::{self, Receiver};
 use crate::support::TestDb;
 
@@ -26,6 +26,8 @@ crate::on_both_databases!(crate::app::cases =>
     forwarding_headers_from_anyone_else_are_ignored,
     a_code_someone_else_asked_for_does_not_void_yours,
     the_daily_limit_counts_per_requesting_address,
+    a_number_in_filings_at_two_providers_chooses_which_to_verify,
+    the_qr_code_binds_the_session_to_its_case_only,
 );
 
 pub const MOBILE: &str = "13812345678";
@@ -89,6 +91,18 @@ impl Phone {
         self.asking(mobile, request).await
     }
 
+    /// Asks for a code for the registered number, opened from a QR code; `sends` says
+    /// whether the code goes out (whether the token's case lists the number).
+    pub async fn request_sms_with(&self, download_token: &str, sends: bool) -> reqwest::Response {
+        let body = json!({ "mobile": MOBILE, "download_token": download_token });
+        let request = self.app.request(Method::POST, "/app/v1/sms").json(&body);
+        let response = request.send().await.expect("sent");
+        if response.status() == 202 && sends {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+        }
+        response
+    }
+
     async fn asking(&self, mobile: &str, request: reqwest::RequestBuilder) -> reqwest::Response {
         let response = request.send().await.expect("sent");
         if response.status() == 202 && is_registered(mobile) {
@@ -125,6 +139,82 @@ impl Phone {
             .send()
             .await
             .expect("sent")
+    }
+
+    /// POST /app/v1/sessions with the registered number, `code` and more fields.
+    pub async fn sign_in_with(&self, code: &str, extra: Value) -> reqwest::Response {
+        let mut body = json!({ "mobile": MOBILE, "code": code });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        self.app
+            .request(Method::POST, "/app/v1/sessions")
+            .json(&body)
+            .send()
+            .await
+            .expect("sent")
+    }
+
+    /// POST /app/v1/sessions/choice.
+    pub async fn choose(&self, choice_token: &str, case_id: &str) -> reqwest::Response {
+        self.app
+            .request(Method::POST, "/app/v1/sessions/choice")
+            .json(&json!({ "choice_token": choice_token, "case_id": case_id }))
+            .send()
+            .await
+            .expect("sent")
+    }
+
+    /// A new code for the registered number, a minute after the last one.
+    pub async fn fresh_code(&self) -> String {
+        self.clock.advance(Duration::seconds(61));
+        assert_eq!(self.request_sms(MOBILE).await.status(), 202);
+        self.last_code().await
+    }
+
+    /// A case registered with the registered number at another provider.
+    pub async fn case_elsewhere(&self, provider: &str, filing_id: &str) -> (TestClient, String) {
+        self.clock.advance(Duration::seconds(1));
+        let client = self.app.add_client(provider, None).await;
+        let case_id = self.app.eligible_case(&client, filing_id).await;
+        (client, case_id)
+    }
+
+    /// When the filing system sees the phone verified in a case (null until then).
+    pub async fn phone_verified_at(&self, client: &TestClient, case_id: &str) -> Value {
+        let case = json(self.app.get_case(client, case_id).await).await;
+        case["steps"]["phone_verified_at"].clone()
+    }
+
+    /// How many codes heyan stored for the registered number.
+    pub async fn codes_stored(&self) -> usize {
+        let keys = &self.app.state.keys;
+        let phone = heyan::pii::lookup_hmac(keys, "mobile", MOBILE);
+        let stored = self
+            .app
+            .state
+            .store
+            .recent_sms_challenges(&phone, 100)
+            .await;
+        stored.expect("challenges").len()
+    }
+
+    /// The actions in a case's audit log, oldest first.
+    pub async fn audit_actions(&self, case_id: &str) -> Vec<String> {
+        let id = heyan::domain::ids::CaseId::parse(case_id).expect("case id");
+        let audit = self.app.state.store.list_audit(Some(&id), 0, 100).await;
+        audit
+            .expect("audit")
+            .into_iter()
+            .map(|e| e.entry.action)
+            .collect()
+    }
+
+    /// The token in a case's QR code.
+    pub async fn download_token(&self, client: &TestClient, case_id: &str) -> String {
+        let case = json(self.app.get_case(client, case_id).await).await;
+        let url = case["download_page_url"].as_str().expect("a landing page");
+        url.rsplit('/').next().expect("token").to_owned()
     }
 
     pub async fn session(&self) -> String {
@@ -345,29 +435,10 @@ pub mod cases {
         let steps = json(accepted).await;
         assert_eq!(steps["steps"][1]["done"], true);
         assert_eq!(steps["next_step"], "liveness");
-        let case_id = phone
-            .app
-            .state
-            .store
-            .find_open_case_by_mobile(&heyan::pii::lookup_hmac(
-                &phone.app.state.keys,
-                "mobile",
-                MOBILE,
-            ))
-            .await
-            .expect("query")
-            .expect("case")
-            .id;
-        let audit = phone
-            .app
-            .state
-            .store
-            .list_audit(Some(&case_id), 0, 100)
-            .await
-            .expect("audit");
-        let actions: Vec<&str> = audit.iter().map(|e| e.entry.action.as_str()).collect();
+        let actions = phone.audit_actions(&phone.case_id).await;
         assert!(
-            actions.contains(&"app.phone_verified") && actions.contains(&"app.consent_accepted"),
+            actions.iter().any(|a| a == "app.phone_verified")
+                && actions.iter().any(|a| a == "app.consent_accepted"),
             "{actions:?}"
         );
     }
@@ -514,5 +585,175 @@ pub mod cases {
         }
         let spoofed = phone.request_sms_from("13900000009", "203.0.113.3").await;
         assert_error(spoofed, 429, "sms_ip_limit").await;
+    }
+
+    pub async fn a_number_in_filings_at_two_providers_chooses_which_to_verify(db: TestDb) {
+        let phone = start(db, |_| {}).await;
+        let (other, elsewhere) = phone.case_elsewhere("另一服务商", "OTHER-7").await;
+        let code = phone.fresh_code().await;
+        let offered = phone.sign_in(&code).await;
+        assert_eq!(offered.status(), 200, "a choice, not a session");
+        let offered = json(offered).await;
+        assert_eq!(offered["next_step"], "choose_case");
+        assert!(offered.get("token").is_none(), "no session yet: {offered}");
+        let cases = offered["cases"].as_array().expect("cases");
+        let shown: Vec<(&str, &str, &str)> = cases
+            .iter()
+            .map(|c| {
+                let field = |name: &str| c[name].as_str().expect("text");
+                (field("case_id"), field("provider"), field("filing_id"))
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                (elsewhere.as_str(), "另一服务商", "OTHER-7"),
+                (phone.case_id.as_str(), "p", "APP-1"),
+            ],
+            "newest first"
+        );
+        for case in cases {
+            assert_eq!(case["domains"], json!(["site0.example.cn"]));
+            assert_eq!(case["principal_name"], "张*");
+            let id_number = case["id_number"].as_str().expect("masked ID");
+            assert!(
+                id_number.contains('*') && !id_number.contains(&ID_A[4..14]),
+                "{id_number}"
+            );
+        }
+        assert!(phone.phone_verified_at(&other, &elsewhere).await.is_null());
+        assert!(phone
+            .phone_verified_at(&phone.client, &phone.case_id)
+            .await
+            .is_null());
+
+        // A case that was not offered uses the choice up.
+        let token = offered["choice_token"].as_str().expect("choice token");
+        let unknown = format!("case_{}", "0".repeat(32));
+        assert_error(phone.choose(token, &unknown).await, 422, "case_not_offered").await;
+        let again = phone.choose(token, &phone.case_id).await;
+        assert_error(again, 410, "case_choice_expired").await;
+        assert_error(
+            phone.choose("", &phone.case_id).await,
+            410,
+            "case_choice_expired",
+        )
+        .await;
+
+        // Verified again, the principal picks their own provider's case.
+        let offered = json(phone.sign_in(&phone.fresh_code().await).await).await;
+        let token = offered["choice_token"].as_str().expect("choice token");
+        let chosen = phone.choose(token, &phone.case_id).await;
+        assert_eq!(chosen.status(), 201);
+        let session = json(chosen).await;
+        assert_eq!(session["case"]["next_step"], "consent");
+        let bearer = session["token"].as_str().expect("token");
+        assert_eq!(phone.get_case(bearer).await.status(), 200);
+        assert!(phone
+            .phone_verified_at(&phone.client, &phone.case_id)
+            .await
+            .is_string());
+        assert!(
+            phone.phone_verified_at(&other, &elsewhere).await.is_null(),
+            "the other provider's case is untouched"
+        );
+        assert_error(
+            phone.choose(token, &elsewhere).await,
+            410,
+            "case_choice_expired",
+        )
+        .await;
+        let audited = |actions: Vec<String>, action: &str| actions.iter().any(|a| a == action);
+        assert!(audited(
+            phone.audit_actions(&elsewhere).await,
+            "app.case_offered"
+        ));
+        assert!(!audited(
+            phone.audit_actions(&elsewhere).await,
+            "app.phone_verified"
+        ));
+        assert!(audited(
+            phone.audit_actions(&phone.case_id).await,
+            "app.phone_verified"
+        ));
+
+        // Once the other provider's case closes, the one left signs in directly.
+        let cancel = format!("/filing/v1/cases/{elsewhere}");
+        let cancelled = phone.app.send_as(&other, Method::DELETE, &cancel).await;
+        assert_eq!(cancelled.status(), 200);
+        let direct = phone.sign_in(&phone.fresh_code().await).await;
+        assert_eq!(direct.status(), 201);
+    }
+
+    pub async fn the_qr_code_binds_the_session_to_its_case_only(db: TestDb) {
+        let phone = start(db, |_| {}).await;
+        let (other, elsewhere) = phone.case_elsewhere("另一服务商", "OTHER-8").await;
+        let mut someone_else = registration("OTHER-9", &[ID_A]);
+        someone_else["websites"][0]["principal"]["mobile"] = json!("13900002222");
+        let response = phone.app.post_case(&other, &someone_else).await;
+        assert_eq!(response.status(), 201);
+        let unrelated = json(response).await["case_id"]
+            .as_str()
+            .expect("case_id")
+            .to_owned();
+
+        // Asked for from another case's QR code, the number gets no code; the answer is
+        // the same. From its own case's QR code it does (and only that one is sent).
+        let not_this_number = phone.download_token(&other, &unrelated).await;
+        let own_token = phone.download_token(&phone.client, &phone.case_id).await;
+        let quiet = phone.request_sms_with(&not_this_number, false).await;
+        assert_eq!(quiet.status(), 202);
+        let quiet = json(quiet).await;
+        assert_eq!(
+            phone.codes_stored().await,
+            0,
+            "no code for another case's QR code"
+        );
+        phone.clock.advance(Duration::seconds(61));
+        let sent = phone.request_sms_with(&own_token, true).await;
+        assert_eq!(json(sent).await, quiet, "the same answer");
+        assert_eq!(phone.codes_stored().await, 1);
+        let code = phone.last_code().await;
+
+        let with_token = |token: String| json!({ "download_token": token });
+        let refused = phone.sign_in_with(&code, with_token(not_this_number)).await;
+        assert_error(refused, 422, "qr_mobile_mismatch").await;
+        let garbage = phone
+            .sign_in_with(&code, with_token("not-a-token".into()))
+            .await;
+        assert_error(garbage, 410, "qr_code_invalid").await;
+        let elsewhere_token = phone.download_token(&other, &elsewhere).await;
+        let cancel = format!("/filing/v1/cases/{elsewhere}");
+        assert_eq!(
+            phone
+                .app
+                .send_as(&other, Method::DELETE, &cancel)
+                .await
+                .status(),
+            200
+        );
+        let closed = phone.sign_in_with(&code, with_token(elsewhere_token)).await;
+        assert_error(closed, 410, "qr_code_invalid").await;
+
+        // Refusals about the QR code leave the SMS code valid for the right case.
+        let (third, newer) = phone.case_elsewhere("第三服务商", "THIRD-1").await;
+        let bound = phone.sign_in_with(&code, with_token(own_token)).await;
+        assert_eq!(
+            bound.status(),
+            201,
+            "bound to the QR code's case without a choice"
+        );
+        assert!(phone
+            .phone_verified_at(&phone.client, &phone.case_id)
+            .await
+            .is_string());
+        let session = json(bound).await;
+        let bearer = session["token"].as_str().expect("token");
+        let seen = json(phone.get_case(bearer).await).await;
+        assert_eq!(seen["websites"], json!(["site0.example.cn"]));
+        assert!(
+            phone.phone_verified_at(&third, &newer).await.is_null(),
+            "the newer case at another provider is untouched"
+        );
     }
 }

@@ -222,7 +222,7 @@ pub async fn consumes_a_token_exactly_once(db: TestDb) {
     );
 }
 
-pub async fn reports_expired_and_unknown_tokens(db: TestDb) {
+pub async fn reports_expired_and_unknown_tokens_and_deletes_expired_ones(db: TestDb) {
     let store = db.store();
     let at = now();
     store
@@ -244,6 +244,25 @@ pub async fn reports_expired_and_unknown_tokens(db: TestDb) {
         .await
         .expect("consume");
     assert_eq!(unknown, ConsumeOutcome::Unknown);
+    store
+        .insert_single_use_token(&token("t3", at + Duration::minutes(10)))
+        .await
+        .expect("insert");
+    let swept = store
+        .delete_expired_single_use_tokens(at + Duration::minutes(5))
+        .await
+        .expect("delete");
+    assert_eq!(swept, 1, "only the expired token goes");
+    let gone = store
+        .consume_single_use_token("liveness_nonce", "t2", late)
+        .await
+        .expect("consume");
+    assert_eq!(gone, ConsumeOutcome::Unknown);
+    let kept = store
+        .consume_single_use_token("liveness_nonce", "t3", late)
+        .await
+        .expect("consume");
+    assert!(matches!(kept, ConsumeOutcome::Consumed { .. }), "{kept:?}");
 }
 
 pub async fn thirty_two_racers_consume_one_token_once(db: TestDb) {

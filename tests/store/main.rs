@@ -49,7 +49,7 @@ on_both_databases!(crate::cases =>
     inserts_a_reviewer_and_finds_it_by_username,
     refuses_a_duplicate_reviewer_username,
     consumes_a_token_exactly_once,
-    reports_expired_and_unknown_tokens,
+    reports_expired_and_unknown_tokens_and_deletes_expired_ones,
     thirty_two_racers_consume_one_token_once,
     refuses_a_duplicate_token,
     counts_concurrent_increments_without_loss,

@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(session::request_sms))
         .routes(routes!(session::create_session))
+        .routes(routes!(session::choose_case))
         .routes(routes!(session::get_case))
         .routes(routes!(consent::get_consent, consent::accept_consent))
         .routes(routes!(liveness::start_challenge))
