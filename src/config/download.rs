@@ -1,4 +1,5 @@
-//! `[download]`: where the QR landing page sends each phone platform.
+//! `[download]`: where the QR landing page sends each phone platform, and whether the web
+//! flow is offered.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,9 @@ pub struct DownloadSettings {
     /// `HEYAN_DOWNLOAD__APP_SCHEME`: URL scheme that opens the installed App
     /// (e.g. `shbeian`); the page links `{scheme}://verify?t={token}`.
     pub app_scheme: Option<String>,
+    /// `HEYAN_DOWNLOAD__WEB_FLOW`: serve the principal's flow as a web page (`/m/{token}`)
+    /// and offer it first on the landing page; off, only the App remains.
+    pub web_flow: bool,
 }
 
 /// The settings reference's line for each `[download]` setting (docs/configuration.md).
@@ -29,6 +33,7 @@ pub(super) const DOCS: &[SettingDoc] = &[
     SettingDoc::new("ios_url", "App Store link."),
     SettingDoc::new("harmony_url", "HarmonyOS AppGallery link."),
     SettingDoc::new("app_scheme", "URL scheme that opens the installed App (e.g. `shbeian`); the page links `{scheme}://verify?t={token}`."),
+    SettingDoc::new("web_flow", "Serve the principal's flow as a mobile web page (`/m/{token}`) and offer it first on the landing page, so nothing needs installing; off, `/m/` answers 404 and only the App remains."),
 ];
 
 impl Default for DownloadSettings {
@@ -39,6 +44,7 @@ impl Default for DownloadSettings {
             ios_url: None,
             harmony_url: None,
             app_scheme: None,
+            web_flow: true,
         }
     }
 }

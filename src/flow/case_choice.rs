@@ -89,12 +89,7 @@ pub async fn token_case(
     mobile: &MobileNumber,
     token: &str,
 ) -> Result<Result<CaseRecord, FlowError>, FlowError> {
-    let case = if well_formed_download_token(token) {
-        svc.store.find_case_by_download_token(token).await?
-    } else {
-        None
-    };
-    let Some(case) = case.filter(CaseRecord::accepts_sign_in) else {
+    let Some(case) = open_case_of_token(svc, token).await? else {
         return Ok(Err(ErrorCode::QrCodeInvalid.into()));
     };
     let macs = phone_macs(svc, mobile);
@@ -216,4 +211,49 @@ pub async fn take(svc: &Services, token: &str, case_id: &str) -> Result<CaseReco
         return Err(ErrorCode::CaseClosed.into());
     }
     Ok(case)
+}
+
+/// What the web flow shows before sign-in, from the QR code's token: enough for the
+/// principal to recognise the filing and the number to type, all masked.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The hosting provider (the filing client's name).
+    pub provider: String,
+    /// The domains the check covers.
+    pub domains: Vec<String>,
+    /// The registered principal's mobile numbers, masked (`138****5678`), without repeats.
+    pub mobile_hints: Vec<String>,
+}
+
+/// The entry of an open case by its QR token; `qr_code_invalid` when the token is unknown
+/// or its case closed. Does not count a scan (the landing page does).
+pub async fn entry(svc: &Services, token: &str) -> Result<Entry, FlowError> {
+    let Some(case) = open_case_of_token(svc, token).await? else {
+        return Err(ErrorCode::QrCodeInvalid.into());
+    };
+    let client = svc.store.get_client(&case.client_id).await?;
+    let websites = svc.store.list_websites(&case.id).await?;
+    let mut mobile_hints: Vec<String> = Vec::new();
+    for w in &websites {
+        if !mobile_hints.contains(&w.mobile_masked) {
+            mobile_hints.push(w.mobile_masked.clone());
+        }
+    }
+    Ok(Entry {
+        provider: client.name,
+        domains: websites.into_iter().map(|w| w.domain).collect(),
+        mobile_hints,
+    })
+}
+
+/// The case behind a QR token while the principal may sign in to it.
+pub async fn open_case_of_token(
+    svc: &Services,
+    token: &str,
+) -> Result<Option<CaseRecord>, FlowError> {
+    if !well_formed_download_token(token) {
+        return Ok(None);
+    }
+    let case = svc.store.find_case_by_download_token(token).await?;
+    Ok(case.filter(CaseRecord::accepts_sign_in))
 }

@@ -53,6 +53,7 @@ pub async fn landing(
             .as_ref()
             .map(|s| format!("{s}://verify?t={token}")),
         app_name: links.app_name.clone(),
+        web_url: links.web_flow.then(|| format!("/m/{token}")),
     };
     Ok(page(StatusCode::OK, landing_page::render(&view)))
 }

@@ -29,6 +29,9 @@ pub struct LandingView {
     pub deep_link: Option<String>,
     /// The App's display name.
     pub app_name: String,
+    /// The web capture flow for this case, a path on this server (`/m/{token}`), when it
+    /// is turned on. Carries the token, so `Debug` hides it.
+    pub web_url: Option<String>,
 }
 
 // The deep link carries the case token; `{:?}` in a log line must not leak it.
@@ -39,6 +42,7 @@ impl fmt::Debug for LandingView {
             .field("download_url", &self.download_url)
             .field("deep_link", &self.deep_link.as_ref().map(|_| "<redacted>"))
             .field("app_name", &self.app_name)
+            .field("web_url", &self.web_url.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -63,7 +67,7 @@ enum Page<'a> {
 /// even inside WeChat, since reopening it in a browser would not help.
 pub fn render(view: &LandingView) -> String {
     let page = choose_page(view);
-    let (sections, page_class, url, deep_link): (&[&str], _, _, _) = match page {
+    let (sections, page_class, url, deep_link): (&[&str], _, _, _) = match &page {
         Page::InApp => (&["in_app"], "in-app", "", ""),
         Page::Download {
             url,
@@ -75,13 +79,27 @@ pub fn render(view: &LandingView) -> String {
         } => (&["download", "steps"], "", url, ""),
         Page::Unsupported => (&["unsupported"], "", "", ""),
     };
+    // The web flow, when on, comes first: nothing to install. The App stays below it.
+    let web_url = view.web_url.as_deref().filter(|u| is_web_flow_path(u));
+    let mut kept: Vec<&str> = web_url.iter().map(|_| "web").collect();
+    // With the web flow any phone can verify: "not supported" is no longer true.
+    if web_url.is_none() || page != Page::Unsupported {
+        kept.extend(sections);
+    }
+    let download_class = if web_url.is_some() {
+        "secondary"
+    } else {
+        "primary"
+    };
     let values = [
         ("app_name", view.app_name.as_str()),
         ("page_class", page_class),
+        ("web_url", web_url.unwrap_or_default()),
+        ("download_class", download_class),
         ("download_url", url),
         ("deep_link", deep_link),
     ];
-    fill(&keep_sections(LANDING, sections), &values)
+    fill(&keep_sections(LANDING, &kept), &values)
 }
 
 /// The page for an unknown or expired token: asks for a new QR code from the filing
@@ -104,6 +122,12 @@ pub fn escape_html(raw: &str) -> String {
         }
     }
     escaped
+}
+
+/// Only a path of the web flow on this server is linked.
+fn is_web_flow_path(path: &str) -> bool {
+    path.strip_prefix("/m/")
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 fn choose_page(view: &LandingView) -> Page<'_> {
@@ -223,7 +247,42 @@ mod tests {
             download_url: download_url.map(str::to_owned),
             deep_link: deep_link.map(str::to_owned),
             app_name: "上海备案 App".to_owned(),
+            web_url: None,
         }
+    }
+
+    const WEB: &str = "/m/0123456789abcdef0123456789abcdef";
+    const WEB_BUTTON: &str = "在浏览器中完成核验（无需安装）";
+
+    #[test]
+    fn the_web_flow_comes_first_and_the_app_stays_below_it() {
+        let mut with_link = view(
+            ua(Platform::Android, false, false),
+            Some(APK),
+            Some(DEEP_LINK),
+        );
+        with_link.web_url = Some(WEB.to_owned());
+        let html = render(&with_link);
+        assert_complete_document(&html, "web flow with a download link");
+        let web = html.find(WEB_BUTTON).expect("the web button");
+        let download = html.find(APK_ESCAPED).expect("the download button");
+        assert!(web < download, "the web flow first");
+        assert!(html.contains(&format!("class=\"button primary\" href=\"{WEB}\"")));
+        assert!(html.contains(&format!(
+            "class=\"button secondary\" href=\"{APK_ESCAPED}\""
+        )));
+
+        // Any phone can use the web flow: no "not supported" where no App exists.
+        let mut desktop = view(ua(Platform::Other, false, false), None, None);
+        desktop.web_url = Some(WEB.to_owned());
+        let html = render(&desktop);
+        assert!(html.contains(WEB_BUTTON));
+        assert!(!html.contains(UNSUPPORTED));
+
+        // Without the web flow nothing changes, and a script URL is never linked.
+        desktop.web_url = Some("javascript:alert(1)".to_owned());
+        let html = render(&desktop);
+        assert!(!html.contains(WEB_BUTTON) && html.contains(UNSUPPORTED));
     }
 
     /// Properties every page must have, whatever it shows.

@@ -14,6 +14,7 @@
 //! `flow` (a test scans this folder for store access).
 
 pub mod app;
+pub mod assets;
 pub mod caller;
 pub mod download;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod ops;
 pub mod review;
 pub mod state;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +92,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(filing::router())
         .merge(app::router())
         .merge(review::router())
+        .merge(web::router())
         .routes(utoipa_axum::routes!(download::landing))
         .split_for_parts()
 }

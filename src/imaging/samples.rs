@@ -115,8 +115,9 @@ fn portrait() -> &'static Portrait {
     })
 }
 
-/// A frame with the portrait moved `(dx, dy)` from rest, noise drawn from `seed`.
-fn frame(dx: i64, dy: i64, seed: u64) -> RgbImage {
+/// A 640×480 frame with the portrait moved `(dx, dy)` pixels from rest, noise drawn from
+/// `seed`: the picture the browser test's fake camera shows.
+pub fn frame(dx: i64, dy: i64, seed: u64) -> RgbImage {
     let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut noise = move || {
         // xorshift64*: deterministic, no dependency; ±4 levels.

@@ -28,6 +28,8 @@ crate::on_both_databases!(crate::app::cases =>
     the_daily_limit_counts_per_requesting_address,
     a_number_in_filings_at_two_providers_chooses_which_to_verify,
     the_qr_code_binds_the_session_to_its_case_only,
+    the_web_flow_and_its_entry_serve_open_cases_only,
+    turning_the_web_flow_off_leaves_only_the_app,
 );
 
 pub const MOBILE: &str = "13812345678";
@@ -755,5 +757,64 @@ pub mod cases {
             phone.phone_verified_at(&third, &newer).await.is_null(),
             "the newer case at another provider is untouched"
         );
+    }
+
+    pub async fn the_web_flow_and_its_entry_serve_open_cases_only(db: TestDb) {
+        let phone = start(db, |_| {}).await;
+        let token = phone.download_token(&phone.client, &phone.case_id).await;
+        let page = phone.app.get(&format!("/m/{token}")).await;
+        assert_eq!(page.status(), 200);
+        let csp = page.headers()["content-security-policy"]
+            .to_str()
+            .expect("ascii");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+            "{csp}"
+        );
+        let permissions = page.headers()["permissions-policy"]
+            .to_str()
+            .expect("ascii");
+        assert!(permissions.contains("camera=(self)"), "{permissions}");
+        let html = page.text().await.expect("html");
+        assert!(html.contains("/m/static/app.js") && !html.contains("<script>"));
+        let script = phone.app.get("/m/static/app.js").await;
+        assert_eq!(script.status(), 200);
+        assert!(script
+            .text()
+            .await
+            .expect("js")
+            .contains("/app/v1/sessions"));
+        assert_eq!(phone.app.get("/m/static/other.js").await.status(), 404);
+
+        let entry = phone.app.get(&format!("/app/v1/entry/{token}")).await;
+        assert_eq!(entry.status(), 200);
+        assert_eq!(
+            json(entry).await,
+            json!({ "provider": "p", "domains": ["site0.example.cn"], "mobile_hints": ["138****5678"] })
+        );
+        for bad in ["0".repeat(32), "not-a-token".to_owned()] {
+            assert_eq!(phone.app.get(&format!("/m/{bad}")).await.status(), 404);
+            let entry = phone.app.get(&format!("/app/v1/entry/{bad}")).await;
+            assert_error(entry, 410, "qr_code_invalid").await;
+        }
+        let cancel = format!("/filing/v1/cases/{}", phone.case_id);
+        let cancelled = phone
+            .app
+            .send_as(&phone.client, Method::DELETE, &cancel)
+            .await;
+        assert_eq!(cancelled.status(), 200);
+        assert_eq!(phone.app.get(&format!("/m/{token}")).await.status(), 404);
+        let entry = phone.app.get(&format!("/app/v1/entry/{token}")).await;
+        assert_error(entry, 410, "qr_code_invalid").await;
+    }
+
+    pub async fn turning_the_web_flow_off_leaves_only_the_app(db: TestDb) {
+        let phone = start(db, |s| s.download.web_flow = false).await;
+        let token = phone.download_token(&phone.client, &phone.case_id).await;
+        assert_eq!(phone.app.get(&format!("/m/{token}")).await.status(), 404);
+        let landing = phone.app.get(&format!("/d/{token}")).await;
+        assert_eq!(landing.status(), 200);
+        let html = landing.text().await.expect("html");
+        assert!(!html.contains("/m/") && html.contains("暂不支持"), "{html}");
     }
 }

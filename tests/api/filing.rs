@@ -494,6 +494,7 @@ pub mod cases {
             .expect("url")
             .to_owned();
         let path = landing.trim_start_matches(&app.address).to_owned();
+        let token = path.rsplit('/').next().expect("token").to_owned();
         let page = |ua: &'static str| {
             let path = path.clone();
             let app = &app;
@@ -524,9 +525,18 @@ pub mod cases {
         );
         let (_, iphone) = page("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1").await;
         assert!(
-            iphone.contains("暂不支持"),
-            "no iOS link configured: explained"
+            iphone.contains(&format!("href=\"/m/{token}\"")) && !iphone.contains("暂不支持"),
+            "no iOS link configured: the web flow, nothing to install"
         );
+        for html in [&android, &wechat] {
+            let web = html
+                .find("在浏览器中完成核验")
+                .expect("the web flow is offered");
+            assert!(
+                html.find("下载 App").is_none_or(|app| web < app),
+                "the web flow first"
+            );
+        }
         assert_eq!(
             json(app.get_case(&client, &case).await).await["qr_scans"],
             3

@@ -79,6 +79,19 @@ pub fn artifacts_dir() -> PathBuf {
     dir
 }
 
+/// What the browser looks like.
+pub enum Screen {
+    /// A 1280×900 window.
+    Desktop,
+    /// A phone-sized window with a phone's user agent and a fake camera playing `camera`
+    /// (a Y4M file); `grant_camera` answers the permission prompt "Allow".
+    Phone { camera: PathBuf, grant_camera: bool },
+}
+
+/// An Android phone's Chromium.
+const PHONE_USER_AGENT: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 \
+                                (KHTML, like Gecko) Chrome/124.0 Mobile Safari/537.36";
+
 /// A running chromedriver. Dropping it kills its whole process group, so the browsers it
 /// started go too, also when the test panics before closing the session.
 pub struct ChromeDriver {
@@ -130,22 +143,46 @@ impl ChromeDriver {
     }
 
     /// Opens a headless Chromium session that records the browser console.
-    pub async fn session(&self, tools: &Tools) -> Page {
+    pub async fn session(&self, tools: &Tools, screen: Screen) -> Page {
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+        ];
+        let mut options = serde_json::Map::new();
+        match screen {
+            Screen::Desktop => args.push("--window-size=1280,900".to_owned()),
+            Screen::Phone {
+                camera,
+                grant_camera,
+            } => {
+                // A phone: 390 CSS px wide, touch, a phone's user agent.
+                options.insert(
+                    "mobileEmulation".into(),
+                    json!({
+                        "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 2, "touch": true },
+                        "userAgent": PHONE_USER_AGENT,
+                    }),
+                );
+                args.push("--window-size=390,844".to_owned());
+                args.push("--use-fake-device-for-media-stream".to_owned());
+                args.push(format!(
+                    "--use-file-for-fake-video-capture={}",
+                    camera.display()
+                ));
+                if grant_camera {
+                    // Answers the camera prompt "Allow", as a person would; without it
+                    // the page gets NotAllowedError.
+                    args.push("--use-fake-ui-for-media-stream".to_owned());
+                }
+            }
+        }
+        options.insert("binary".into(), json!(tools.chromium));
+        options.insert("args".into(), json!(args));
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": tools.chromium,
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--window-size=1280,900",
-                    "--disable-dev-shm-usage",
-                ],
-            }),
-        );
+        caps.insert("goog:chromeOptions".into(), Value::Object(options));
         caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
@@ -214,6 +251,31 @@ impl WebDriverCompatibleCommand for GetBrowserLog {
 
     fn method_and_body(&self, _request_url: &url::Url) -> (Method, Option<String>) {
         (Method::POST, Some(json!({ "type": "browser" }).to_string()))
+    }
+}
+
+/// `POST /session/{id}/goog/cdp/execute`: a DevTools protocol command through chromedriver.
+#[derive(Debug)]
+struct Cdp {
+    cmd: String,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (Method::POST, Some(body.to_string()))
     }
 }
 
@@ -297,6 +359,23 @@ impl Page {
         }
     }
 
+    /// Chooses the file at `path` in the file input `css`, as a person picking a photo.
+    pub async fn choose_file(&self, css: &str, path: &Path) {
+        self.type_into(css, &path.display().to_string()).await;
+    }
+
+    /// Runs a DevTools protocol command (chromedriver forwards it) and gives its result.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let command = Cdp {
+            cmd: cmd.to_owned(),
+            params,
+        };
+        match self.client.issue_cmd(command).await {
+            Ok(value) => value,
+            Err(e) => self.fail(&format!("DevTools command {cmd}: {e}")).await,
+        }
+    }
+
     /// A PNG of the viewport, saved as `name` in the artefacts folder.
     pub async fn screenshot(&self, name: &str) -> (PathBuf, Vec<u8>) {
         let png = match self.client.screenshot().await {
@@ -334,7 +413,8 @@ impl Page {
                    return n && !n.hidden ? n.textContent.trim() : null; }; \
                  return { view: document.body ? document.body.dataset.view : null, \
                    hash: location.hash, flash: text('flash'), login_error: text('login-error'), \
-                   decision_error: text('decision-error') };",
+                   decision_error: text('decision-error'), error: text('error'), \
+                   status: text('status') };",
                 vec![],
             )
             .await

@@ -19,6 +19,7 @@ mod helpers;
 mod receiver;
 
 mod driver;
+mod web_flow;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +33,7 @@ use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
-use crate::driver::{artifacts_dir, tools_or_skip, ChromeDriver, Page};
+use crate::driver::{artifacts_dir, tools_or_skip, ChromeDriver, Page, Screen};
 use crate::fixtures::finish_app;
 use crate::helpers::{spawn_app_at, TestApp, TestClient, ID_A};
 use crate::receiver::Receiver;
@@ -54,7 +55,7 @@ async fn a_reviewer_rejects_a_case_in_the_console_and_the_filing_system_hears_of
     let desk = desk(TestDb::sqlite().await).await;
     let case_id = desk.case_in_review("B-1").await;
 
-    let page = chromedriver.session(&tools).await;
+    let page = chromedriver.session(&tools, Screen::Desktop).await;
     let drive = tokio::time::timeout(WHOLE_TEST, reject_in_console(&page, &desk, &case_id));
     if drive.await.is_err() {
         page.fail(&format!("the drive took over {}s", WHOLE_TEST.as_secs()))

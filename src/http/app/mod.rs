@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod complete;
 pub mod consent;
+pub mod entry;
 pub mod liveness;
 pub mod photos;
 pub mod session;
@@ -18,6 +19,7 @@ use super::state::AppState;
 /// The App routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(entry::get_entry))
         .routes(routes!(session::request_sms))
         .routes(routes!(session::create_session))
         .routes(routes!(session::choose_case))

@@ -2,9 +2,10 @@
 //! nothing needs installing, served with a strict Content-Security-Policy (no inline
 //! script, nothing from other origins).
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::{Redirect, Response};
 
+use crate::http::assets::asset;
 use crate::http::error::ApiError;
 use crate::http::extract::AppPath;
 
@@ -17,27 +18,7 @@ const CSP: &str = "default-src 'self'; img-src 'self'; style-src 'self'; script-
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CSP),
-            ),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-            (
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ],
-        body,
-    )
-        .into_response()
+    asset(content_type, CSP, body)
 }
 
 /// The console (审核台).
