@@ -70,6 +70,13 @@ enum Command {
         /// `heyan serve` on that folder shows it in the review console.
         #[arg(long)]
         keep: bool,
+        /// Instead of playing the flow: register a sample case, keep heyan running and
+        /// print the web flow's URL, to finish the check in a browser (DIR/data keeps it).
+        #[arg(long)]
+        web: bool,
+        /// Where heyan listens with `--web`.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: std::net::SocketAddr,
     },
     /// Run the photo pipeline on one file: print the checks and stage timings, write the
     /// watermarked JPEG (exit 2 when the photo is refused, with the retake hint).
@@ -230,7 +237,19 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
             footer,
         } => photo(&input, &output, &kind, footer),
         Command::Purge => purge(settings).await,
-        Command::Demo { out, keep } => {
+        Command::Demo {
+            out,
+            keep,
+            web,
+            listen,
+        } => {
+            if web {
+                let opts = crate::demo::WebDemoOptions {
+                    out_dir: out,
+                    listen,
+                };
+                return crate::demo::run_web(opts).await;
+            }
             let opts = crate::demo::DemoOptions { out_dir: out, keep };
             crate::demo::run(opts).await.map(|_| ())
         }

@@ -55,6 +55,99 @@ pub struct DemoReport {
 }
 
 /// Runs the whole flow and prints it.
+/// What `heyan demo --web` needs.
+#[derive(Debug, Clone)]
+pub struct WebDemoOptions {
+    /// Where the database and photos are kept (`DIR/data`), so that `heyan serve` on
+    /// that folder shows the case afterwards.
+    pub out_dir: PathBuf,
+    /// Where heyan listens; a browser on this machine may use the camera on
+    /// `127.0.0.1`/`localhost` without HTTPS.
+    pub listen: std::net::SocketAddr,
+}
+
+/// `heyan demo --web`: starts heyan, registers a sample case, prints the web flow's URL
+/// and the number to type, and prints each SMS code as it is sent (the log provider),
+/// until Ctrl-C or SIGTERM.
+pub async fn run_web(opts: WebDemoOptions) -> anyhow::Result<()> {
+    let data_dir = opts.out_dir.join("data");
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let mut settings = Settings {
+        data_dir: data_dir.clone(),
+        ..Settings::default()
+    };
+    settings.server.listen = opts.listen;
+    settings.server.admin_listen = "127.0.0.1:0".parse().context("admin listen address")?;
+    let (sms, mailbox) = LogSms::with_mailbox();
+    let app = Application::build_with_clock(settings, Arc::new(SystemClock))
+        .await
+        .context("starting heyan")?
+        .with_sms(Arc::new(sms));
+    let base = format!("http://{}:{}", opts.listen.ip(), app.port());
+    let state = app.state().clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stop_rx.await;
+    }));
+    let client = accounts::add_client(
+        state.store.as_ref(),
+        &state.keys,
+        &format!("示例云 demo {}", std::process::id()),
+        None,
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the demo client: {e}"))?;
+    let api_key = secrecy::ExposeSecret::expose_secret(&client.api_key).to_owned();
+    let player = Player::new(base.clone(), api_key, mailbox.clone())?;
+    let mobile = demo_mobile();
+    let filing_id = format!("WEB-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+    let case = player
+        .expect(
+            "POST /filing/v1/cases",
+            player
+                .filing(Method::POST, "/filing/v1/cases")
+                .json(&registration(&filing_id, &mobile)),
+            StatusCode::CREATED,
+        )
+        .await?;
+    let landing = text(&case, "download_page_url")?;
+    let token = landing.rsplit('/').next().unwrap_or_default();
+    println!("\nheyan demo --web: a sample case is waiting for its principal.");
+    println!("  web flow:      {base}/m/{token}");
+    println!("  landing page:  {base}/d/{token}");
+    println!("  mobile number: {mobile}");
+    println!("  SMS codes appear below as they are sent. Ctrl-C stops heyan.");
+    println!(
+        "  (Open it in a browser on this machine: 127.0.0.1 may use the webcam without \
+         HTTPS. On a phone, put heyan behind HTTPS first; see README.)"
+    );
+    let printer = tokio::spawn(print_codes(mailbox));
+    crate::startup::shutdown_signal().await;
+    printer.abort();
+    let _ = stop_tx.send(());
+    server.await.context("server task")??;
+    println!(
+        "\nStopped. The case stays in {}: HEYAN_DATA_DIR={} cargo run --release -- serve",
+        data_dir.display(),
+        data_dir.display()
+    );
+    Ok(())
+}
+
+/// Prints each SMS code the log provider receives, as the principal's phone would show it.
+async fn print_codes(mailbox: Mailbox) {
+    let mut seen = 0;
+    loop {
+        for code in mailbox.since(seen) {
+            seen += 1;
+            println!("  SMS code: {code}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoReport> {
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("creating {}", opts.out_dir.display()))?;

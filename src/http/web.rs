@@ -83,3 +83,18 @@ pub async fn static_file(AppPath(file): AppPath<String>) -> Result<Response, Api
 
 /// Bytes the web flow sends a phone (page, script, style), uncompressed.
 pub const TOTAL_BYTES: usize = INDEX.len() + APP_JS.len() + STYLE_CSS.len();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A phone on a slow network loads the whole flow at once: keep it small
+    /// (docs/web-flow.md states the figures), and everything from heyan itself.
+    #[test]
+    fn the_web_flow_is_small_and_self_contained() {
+        const { assert!(TOTAL_BYTES < 48 * 1024) };
+        assert!(!INDEX.contains("=\"http") && !INDEX.contains("<script>"));
+        assert!(!APP_JS.contains("fetch('http") && !APP_JS.contains("import "));
+        assert!(!STYLE_CSS.contains("url(") && !STYLE_CSS.contains("@import"));
+    }
+}

@@ -24,6 +24,14 @@ impl Mailbox {
     pub fn latest(&self) -> Option<String> {
         self.0.lock().ok().and_then(|codes| codes.last().cloned())
     }
+
+    /// The codes after the first `seen`, oldest first.
+    pub fn since(&self, seen: usize) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|codes| codes.iter().skip(seen).cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 impl LogSms {

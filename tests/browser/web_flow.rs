@@ -125,6 +125,14 @@ async fn finish_in_browser(page: &Page, site: &Site, token: &str) -> String {
     )
     .await;
     shot(page, "web-1-phone.png").await;
+    // The English switch shows the English beside every label, and back.
+    page.click("#lang").await;
+    let english = page
+        .js("return document.querySelector('label[for=mobile]').innerText.trim()")
+        .await;
+    assert_eq!(english, "The principal's mobile number given in the filing");
+    shot(page, "web-1a-english.png").await;
+    page.click("#lang").await;
     let code = sign_in(page, site, true).await;
     assert_eq!(code.len(), 6);
 

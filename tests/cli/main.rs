@@ -851,3 +851,93 @@ fn purge_deletes_blobs_left_by_a_crash_after_an_hour() {
     assert!(!orphan.exists() && !interrupted.exists());
     assert!(recent.exists(), "an upload may still be writing its row");
 }
+
+/// `heyan demo --web` keeps heyan running with a sample case, prints the web flow's URL
+/// and the number, and prints the SMS code a sign-in from that page asks for; SIGTERM
+/// stops it cleanly and the case stays in DIR/data.
+#[tokio::test]
+async fn demo_web_serves_the_web_flow_for_a_sample_case_until_stopped() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut child = heyan(
+        dir.path(),
+        &["demo", "--web", "--listen", &listen, "--out", "out"],
+        &[],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn heyan demo --web");
+    let (lines_tx, lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut out = Printed {
+        lines,
+        seen: Vec::new(),
+    };
+    let url = out.line_with("web flow:").await;
+    let url = url.rsplit(' ').next().expect("url").to_owned();
+    assert!(url.starts_with(&format!("http://{listen}/m/")), "{url}");
+    let mobile = out.line_with("mobile number:").await;
+    let mobile = mobile.rsplit(' ').next().expect("number").to_owned();
+    let page = reqwest::get(&url).await.expect("the page answers");
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .expect("html")
+        .contains("/m/static/app.js"));
+
+    let token = url.rsplit('/').next().expect("token");
+    let http = reqwest::Client::new();
+    let asked = http
+        .post(format!("http://{listen}/app/v1/sms"))
+        .json(&serde_json::json!({ "mobile": mobile, "download_token": token }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(asked.status(), 202);
+    let code = out.line_with("SMS code:").await;
+    let code = code.rsplit(' ').next().expect("code").to_owned();
+    let signed_in = http
+        .post(format!("http://{listen}/app/v1/sessions"))
+        .json(&serde_json::json!({ "mobile": mobile, "code": code, "download_token": token }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(signed_in.status(), 201, "the printed code signs in");
+
+    assert_eq!(terminate(&mut child, Duration::from_secs(5)), Some(0));
+    assert!(dir.path().join("out/data").is_dir(), "the case is kept");
+}
+
+/// A child's stdout, line by line, as it prints.
+struct Printed {
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
+
+impl Printed {
+    /// The next line containing `needle`, within a minute.
+    async fn line_with(&mut self, needle: &str) -> String {
+        let wait = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = self.lines.recv().await {
+                self.seen.push(line.clone());
+                if line.contains(needle) {
+                    return Some(line);
+                }
+            }
+            None
+        });
+        match wait.await {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("the output ended before {needle:?}: {:?}", self.seen),
+            Err(_) => panic!("no {needle:?} within a minute: {:?}", self.seen),
+        }
+    }
+}
