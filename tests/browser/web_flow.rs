@@ -2,10 +2,10 @@
 //! fake camera and an emulated location, against a real heyan on SQLite with its real
 //! checks: from the QR landing page through SMS (a local gateway that checks heyan's
 //! signature), consent, location, liveness on camera frames, the three ID photos chosen
-//! as files, to the verification code, which the filing system then redeems. Refusals on
-//! the way: a wrong SMS code, a blurry photo, a session that expired mid-flow, and, in a
-//! second browser, a camera and a location the person refused. Screenshots of every step
-//! go to `browser-artifacts/web-*.png`.
+//! as files, to the verification code, which the filing system then redeems. On the way:
+//! a wrong SMS code, a blurry photo, a session that expired mid-flow, a reload that
+//! resumes; in a second browser, a camera and a location the person refused. Screenshots
+//! of every step go to `browser-artifacts/web-*.png`.
 
 use std::f64::consts::TAU;
 use std::io::Write;
@@ -215,6 +215,9 @@ async fn finish_in_browser(page: &Page, site: &Site, token: &str) -> String {
     )
     .await;
     let blurry = blurry_photo(&samples.join("id-front-sample.jpg"));
+    wait_for_photo_step(page, "front").await;
+    // A reload resumes at the step the server says is next.
+    page.goto(&format!("{}/m/{token}", site.app.address)).await;
     wait_for_photo_step(page, "front").await;
     page.choose_file("#photo-file", &blurry).await;
     page.wait_for("the blur refusal", "body[data-error=too_blurry]")
