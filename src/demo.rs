@@ -54,7 +54,6 @@ pub struct DemoReport {
     pub data_dir: Option<PathBuf>,
 }
 
-/// Runs the whole flow and prints it.
 /// What `heyan demo --web` needs.
 #[derive(Debug, Clone)]
 pub struct WebDemoOptions {
@@ -73,34 +72,9 @@ pub async fn run_web(opts: WebDemoOptions) -> anyhow::Result<()> {
     let data_dir = opts.out_dir.join("data");
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let mut settings = Settings {
-        data_dir: data_dir.clone(),
-        ..Settings::default()
-    };
-    settings.server.listen = opts.listen;
-    settings.server.admin_listen = "127.0.0.1:0".parse().context("admin listen address")?;
-    let (sms, mailbox) = LogSms::with_mailbox();
-    let app = Application::build_with_clock(settings, Arc::new(SystemClock))
-        .await
-        .context("starting heyan")?
-        .with_sms(Arc::new(sms));
-    let base = format!("http://{}:{}", opts.listen.ip(), app.port());
-    let state = app.state().clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stop_rx.await;
-    }));
-    let client = accounts::add_client(
-        state.store.as_ref(),
-        &state.keys,
-        &format!("示例云 demo {}", std::process::id()),
-        None,
-        state.clock.now(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("creating the demo client: {e}"))?;
-    let api_key = secrecy::ExposeSecret::expose_secret(&client.api_key).to_owned();
-    let player = Player::new(base.clone(), api_key, mailbox.clone())?;
+    let (server, player) = DemoServer::start(&data_dir, opts.listen, "示例云 demo").await?;
+    let base = server.base.clone();
+    let mailbox = player.mailbox.clone();
     let mobile = demo_mobile();
     let filing_id = format!("WEB-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
     let case = player
@@ -126,8 +100,7 @@ pub async fn run_web(opts: WebDemoOptions) -> anyhow::Result<()> {
     let printer = tokio::spawn(print_codes(mailbox));
     crate::startup::shutdown_signal().await;
     printer.abort();
-    let _ = stop_tx.send(());
-    server.await.context("server task")??;
+    server.stop().await?;
     println!(
         "\nStopped. The case stays in {}: HEYAN_DATA_DIR={} cargo run --release -- serve",
         data_dir.display(),
@@ -148,6 +121,7 @@ async fn print_codes(mailbox: Mailbox) {
     }
 }
 
+/// Runs the whole flow and prints it.
 pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoReport> {
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("creating {}", opts.out_dir.display()))?;
@@ -157,43 +131,15 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoReport> {
     } else {
         temp.path().join("data")
     };
-    let mut settings = Settings {
-        data_dir: data_dir.clone(),
-        ..Settings::default()
-    };
-    settings.server.listen = "127.0.0.1:0".parse().context("listen address")?;
-    settings.server.admin_listen = "127.0.0.1:0".parse().context("admin listen address")?;
-    let (sms, mailbox) = LogSms::with_mailbox();
-    let app = Application::build_with_clock(settings, Arc::new(SystemClock))
-        .await
-        .context("starting heyan")?
-        .with_sms(Arc::new(sms));
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let state = app.state().clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stop_rx.await;
-    }));
+    let listen = "127.0.0.1:0".parse().context("listen address")?;
+    let (server, player) = DemoServer::start(&data_dir, listen, "demo-filing-system").await?;
     println!(
-        "heyan demo: heyan is running at {base} (SQLite in {})",
+        "heyan demo: heyan is running at {} (SQLite in {})",
+        server.base,
         data_dir.display()
     );
-
-    let client = accounts::add_client(
-        state.store.as_ref(),
-        &state.keys,
-        &format!("demo-filing-system-{}", std::process::id()),
-        None,
-        state.clock.now(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("creating the demo client: {e}"))?;
-    let api_key = secrecy::ExposeSecret::expose_secret(&client.api_key).to_owned();
-    let player = Player::new(base, api_key, mailbox)?;
     let outcome = player.play(&opts.out_dir, opts.keep).await;
-
-    let _ = stop_tx.send(());
-    server.await.context("server task")??;
+    server.stop().await?;
     let (case_id, code, files) = outcome?;
     if opts.keep {
         println!(
@@ -207,6 +153,60 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoReport> {
         files,
         data_dir: opts.keep.then_some(data_dir),
     })
+}
+
+/// heyan running in this process on `data_dir`, with the log SMS provider; started with
+/// a filing client and a player holding its key.
+struct DemoServer {
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl DemoServer {
+    async fn start(
+        data_dir: &Path,
+        listen: std::net::SocketAddr,
+        client_name: &str,
+    ) -> anyhow::Result<(Self, Player)> {
+        let mut settings = Settings {
+            data_dir: data_dir.to_owned(),
+            ..Settings::default()
+        };
+        settings.server.listen = listen;
+        settings.server.admin_listen = "127.0.0.1:0".parse().context("admin listen address")?;
+        let (sms, mailbox) = LogSms::with_mailbox();
+        let app = Application::build_with_clock(settings, Arc::new(SystemClock))
+            .await
+            .context("starting heyan")?
+            .with_sms(Arc::new(sms));
+        let base = format!("http://{}:{}", listen.ip(), app.port());
+        let state = app.state().clone();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stop_rx.await;
+        }));
+        // A name of its own per run, so that runs kept in one database do not collide.
+        let client = accounts::add_client(
+            state.store.as_ref(),
+            &state.keys,
+            &format!("{client_name} {}", std::process::id()),
+            None,
+            state.clock.now(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the demo client: {e}"))?;
+        let api_key = secrecy::ExposeSecret::expose_secret(&client.api_key).to_owned();
+        let player = Player::new(base.clone(), api_key, mailbox)?;
+        Ok((Self { base, stop, task }, player))
+    }
+
+    /// Stops heyan once the requests in flight have finished.
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("server task")??;
+        Ok(())
+    }
 }
 
 /// Plays both sides over HTTP and prints every exchange.
