@@ -347,7 +347,7 @@ mod tests {
                 ] {
                     for (start, _) in span.match_indices(prefix) {
                         let before = span[..start].chars().next_back();
-                        if prefix != "heyan " || !before.is_some_and(|c| !c.is_whitespace()) {
+                        if prefix != "heyan " || before.is_none_or(|c| c.is_whitespace()) {
                             rests.push(&span[start + prefix.len()..]);
                         }
                     }

@@ -14,7 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::blob::fs::FsBlobStore;
+use crate::blob::{BlobStore, S3BlobStore, S3Location};
 use crate::clock::{Clock, SystemClock};
+use crate::config::BlobBackend;
 use crate::config::Settings;
 use crate::domain::calendar::BusinessCalendar;
 use crate::flow::Services;
@@ -200,6 +202,63 @@ async fn serve_until(
     }
 }
 
+/// The blob store `[blob]` names, proven usable: a folder that is writable, or a bucket
+/// that takes a probe blob (so a wrong key or bucket fails at start-up, not on the first
+/// upload).
+async fn open_blob_store(
+    settings: &Settings,
+    keys: &Keyring,
+) -> anyhow::Result<Arc<dyn BlobStore>> {
+    match settings.blob.backend {
+        BlobBackend::Fs => {
+            let dir = settings.blob_dir();
+            let store = FsBlobStore::open(dir.clone(), keys.clone())
+                .with_context(|| format!("opening the blob store at {}", dir.display()))?;
+            Ok(Arc::new(store))
+        }
+        BlobBackend::S3 => {
+            let location = s3_location(&settings.blob)?;
+            let store = S3BlobStore::new(&location, keys.clone())
+                .context("setting up the S3 blob store (blob.s3_*)")?;
+            store.check().await.with_context(|| {
+                format!(
+                    "writing a probe blob to bucket {} at {}",
+                    location.bucket, location.endpoint
+                )
+            })?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// The bucket and credentials from `[blob]` (already validated), the secret key read from
+/// its file when given that way.
+fn s3_location(blob: &crate::config::BlobSettings) -> anyhow::Result<S3Location> {
+    let secret = match (&blob.s3_secret_access_key, &blob.s3_secret_access_key_file) {
+        (Some(secret), _) => secret.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading blob.s3_secret_access_key_file {}", path.display()))?
+            .trim()
+            .to_owned()
+            .into(),
+        (None, None) => anyhow::bail!("blob.s3_secret_access_key is missing"),
+    };
+    let required = |value: &Option<String>, name: &str| {
+        value
+            .clone()
+            .with_context(|| format!("blob.{name} is required when blob.backend = \"s3\""))
+    };
+    Ok(S3Location {
+        endpoint: required(&blob.s3_endpoint, "s3_endpoint")?,
+        bucket: required(&blob.s3_bucket, "s3_bucket")?,
+        region: blob.s3_region.clone().unwrap_or_else(|| "us-east-1".into()),
+        path_style: blob.s3_path_style.unwrap_or(true),
+        prefix: blob.s3_prefix.clone().unwrap_or_default(),
+        access_key_id: required(&blob.s3_access_key_id, "s3_access_key_id")?,
+        secret_access_key: secret,
+    })
+}
+
 /// Opens every dependency named by the settings.
 pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let keys = load_keyring(&settings)?;
@@ -207,19 +266,14 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
     if settings.database.migrate_on_start {
         store.migrate().await.context("migrating the database")?;
     }
-    let blobs = FsBlobStore::open(settings.blob_dir(), keys.clone()).with_context(|| {
-        format!(
-            "opening the blob store at {}",
-            settings.blob_dir().display()
-        )
-    })?;
+    let blobs = open_blob_store(&settings, &keys).await?;
     let calendar = load_calendar(&settings)?;
     let sms =
         crate::sms::from_settings(&settings.sms).context("setting up the SMS provider (sms.*)")?;
     let services = Services {
         sms,
         store,
-        blobs: Arc::new(blobs),
+        blobs,
         settings: Arc::new(settings),
         clock,
         keys,

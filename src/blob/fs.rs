@@ -1,9 +1,9 @@
 //! Blob store on a local filesystem: `root/<first 2 hex of id>/<id>`.
 //!
-//! Writes are atomic and durable: seal, write a temp file in the target
-//! directory, fsync it, rename it over the final name, fsync the directory.
-//! A crash leaves the old blob or the new one, plus at worst a stray
-//! `*.tmp` file holding ciphertext.
+//! Writes are atomic, durable and create-only: seal, write a temp file in the
+//! target directory, fsync it, hard-link it to the final name (which fails when
+//! that name exists), remove the temp name, fsync the directory. A crash leaves
+//! no blob or the whole one, plus at worst a stray `*.tmp` file holding ciphertext.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -215,13 +215,15 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), BlobError> {
     ensure_shard_dir(dir)?;
     let tmp = dir.join(format!(".{}.tmp", random_hex()));
     let result = write_new_synced(&tmp, data)
-        .and_then(|()| fs::rename(&tmp, path))
-        .map_err(|e| BlobError::io(format!("writing {}", path.display()), e));
-    if result.is_err() {
-        // Best effort: the write already failed, report that error instead.
-        let _ = fs::remove_file(&tmp);
-    }
+        .and_then(|()| fs::hard_link(&tmp, path))
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => BlobError::AlreadyExists,
+            _ => BlobError::io(format!("writing {}", path.display()), e),
+        });
+    // The temp name goes either way; on failure the first error is the one to report.
+    let removed = fs::remove_file(&tmp);
     result?;
+    removed.map_err(|e| BlobError::io(format!("removing {}", tmp.display()), e))?;
     sync_dir(dir)
 }
 
@@ -392,13 +394,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn put_overwrites_an_existing_id() {
+    async fn put_never_replaces_an_existing_blob() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_in(&dir);
         let id = BlobId::new();
         store.put(&id, b"first").await.unwrap();
-        store.put(&id, b"second").await.unwrap();
-        assert_eq!(store.get(&id).await.unwrap(), b"second");
+        let again = store.put(&id, b"second").await;
+        assert!(matches!(again, Err(BlobError::AlreadyExists)), "{again:?}");
+        assert_eq!(store.get(&id).await.unwrap(), b"first");
+        let leftovers = store
+            .remove_interrupted_writes(SystemTime::now() + std::time::Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(leftovers, 0, "no temp file left by the refused write");
     }
 
     #[tokio::test]

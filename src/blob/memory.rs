@@ -59,7 +59,10 @@ impl MemoryBlobStore {
 impl BlobStore for MemoryBlobStore {
     async fn put(&self, id: &BlobId, plaintext: &[u8]) -> Result<(), BlobError> {
         let data = sealed::seal(self.keyring.current(), id, plaintext);
-        self.lock().insert(id.clone(), data);
+        match self.lock().entry(id.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => return Err(BlobError::AlreadyExists),
+            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(data),
+        };
         self.written_at().insert(id.clone(), SystemTime::now());
         Ok(())
     }

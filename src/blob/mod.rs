@@ -24,10 +24,12 @@ use rand::RngCore;
 
 pub mod fs;
 pub mod memory;
+pub mod s3;
 pub mod sealed;
 
 pub use fs::FsBlobStore;
 pub use memory::MemoryBlobStore;
+pub use s3::{S3BlobStore, S3Location};
 
 /// Length of a blob id in hex characters (128 random bits).
 const ID_LEN: usize = 32;
@@ -86,6 +88,9 @@ pub enum BlobError {
     NotFound,
     #[error("invalid blob id: expected 32 lowercase hex characters")]
     InvalidId,
+    /// A blob with this id exists already: writes never replace a blob.
+    #[error("a blob with this id exists already")]
+    AlreadyExists,
     /// Truncated, wrong magic, or failed authentication (tampered, moved to
     /// another id, or sealed with a different key under the same id).
     #[error("blob is corrupt: {0}")]
@@ -115,8 +120,9 @@ impl BlobError {
 /// Where sealed blobs live. Implementations seal on `put` and open on `get`.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
-    /// Stores `plaintext` under `id`, replacing any blob already there
-    /// atomically (readers see the old or the new blob, never a mix).
+    /// Stores `plaintext` under a new `id`, atomically (readers see no blob or the
+    /// whole one). Create-only: when `id` exists, [`BlobError::AlreadyExists`] and the
+    /// stored blob is untouched, so a retried or racing write never replaces a photo.
     async fn put(&self, id: &BlobId, plaintext: &[u8]) -> Result<(), BlobError>;
 
     /// The exact bytes last put under `id`, or an error.

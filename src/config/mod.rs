@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use self::reference::SettingDoc;
 
 pub use self::app::AppSettings;
-pub use self::blob::BlobSettings;
+pub use self::blob::{BlobBackend, BlobSettings};
 pub use self::calendar::CalendarSettings;
 pub use self::database::{database_kind_of, redact_url, DatabaseKind, DatabaseSettings};
 pub use self::download::DownloadSettings;
@@ -181,6 +181,7 @@ impl Settings {
         self.server.check(&mut problems);
         self.secrets.check(&mut problems);
         self.download.check(&mut problems);
+        self.blob.check(&mut problems);
         self.filing.check(&mut problems);
         self.webhook.check(&mut problems);
         self.sms.check(&mut problems);
@@ -261,11 +262,24 @@ impl Settings {
             self.server.listen,
             self.public_base_url(),
             redact_url(&self.database_url()),
-            self.blob_dir().display(),
+            self.blob_summary(),
             self.secret_source(),
             self.sms.provider,
             self.log_format(),
         )
+    }
+
+    /// Where the photos are: the folder, or the bucket and its endpoint (never a key).
+    fn blob_summary(&self) -> String {
+        match self.blob.backend {
+            BlobBackend::Fs => self.blob_dir().display().to_string(),
+            BlobBackend::S3 => format!(
+                "s3://{}/{} at {}",
+                self.blob.s3_bucket.as_deref().unwrap_or("?"),
+                self.blob.s3_prefix.as_deref().unwrap_or_default(),
+                self.blob.s3_endpoint.as_deref().unwrap_or("?"),
+            ),
+        }
     }
 
     fn secret_source(&self) -> String {
@@ -417,6 +431,45 @@ mod tests {
                 p.contains("filing.redeem_lockout_minutes (HEYAN_FILING__REDEEM_LOCKOUT_MINUTES) must be at least 1"),
                 "{p}"
             );
+        });
+    }
+
+    #[test]
+    fn an_s3_backend_names_what_it_misses_and_never_prints_its_key() {
+        let vars = [
+            ("HEYAN_BLOB__BACKEND", "s3"),
+            ("HEYAN_BLOB__S3_ENDPOINT", "https://s3.example.com"),
+            ("HEYAN_BLOB__S3_PREFIX", "photos"),
+            ("HEYAN_BLOB__S3_SECRET_ACCESS_KEY", "very-secret-key"),
+        ];
+        with_env(&vars, |r| {
+            let p = problems(r).join("\n");
+            assert!(
+                p.contains("blob.s3_bucket (HEYAN_BLOB__S3_BUCKET): required"),
+                "{p}"
+            );
+            assert!(p.contains("blob.s3_access_key_id"), "{p}");
+            assert!(p.contains("`photos` must be empty or end in `/`"), "{p}");
+            assert!(
+                !p.contains("secret_access_key or"),
+                "the key was given: {p}"
+            );
+        });
+        let vars = [
+            ("HEYAN_BLOB__BACKEND", "s3"),
+            ("HEYAN_BLOB__S3_ENDPOINT", "https://s3.example.com"),
+            ("HEYAN_BLOB__S3_BUCKET", "photos"),
+            ("HEYAN_BLOB__S3_ACCESS_KEY_ID", "AKID"),
+            ("HEYAN_BLOB__S3_SECRET_ACCESS_KEY", "very-secret-key"),
+        ];
+        with_env(&vars, |r| {
+            let settings = r.expect("valid settings");
+            let summary = format!("{settings:?}");
+            assert!(
+                summary.contains("s3://photos/ at https://s3.example.com"),
+                "{summary}"
+            );
+            assert!(!summary.contains("very-secret-key"), "{summary}");
         });
     }
 

@@ -533,7 +533,7 @@ pub mod cases {
                 .find("在浏览器中完成核验")
                 .expect("the web flow is offered");
             assert!(
-                html.find("下载 App").map_or(true, |app| web < app),
+                html.find("下载 App").is_none_or(|app| web < app),
                 "the web flow first"
             );
         }

@@ -4,6 +4,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+// The S3 test server; this binary uses part of it.
+#[allow(dead_code)]
+#[path = "../support/s3.rs"]
+mod s3;
+
 mod app;
 mod capture;
 mod filing;
@@ -13,4 +18,5 @@ mod idempotency;
 mod ops;
 mod receiver;
 mod review;
+mod storage;
 mod webhooks;
