@@ -492,14 +492,19 @@ mod tests {
             .cloned()
             .map(|input| {
                 let (store, id) = (store.clone(), id.clone());
-                tokio::spawn(async move { store.put(&id, &input).await })
+                tokio::spawn(async move { (store.put(&id, &input).await, input) })
             })
             .collect();
+        let mut winners = Vec::new();
         for task in tasks {
-            task.await.unwrap().unwrap();
+            match task.await.unwrap() {
+                (Ok(()), input) => winners.push(input),
+                (Err(BlobError::AlreadyExists), _) => {}
+                (Err(e), _) => panic!("{e}"),
+            }
         }
-        let got = store.get(&id).await.unwrap();
-        assert!(inputs.contains(&got));
+        assert_eq!(winners.len(), 1, "create-only: one write lands");
+        assert_eq!(store.get(&id).await.unwrap(), winners[0]);
     }
 
     #[tokio::test]
@@ -509,7 +514,8 @@ mod tests {
         let ids: Vec<BlobId> = (0..20).map(|_| BlobId::new()).collect();
         for id in &ids {
             store.put(id, b"photo").await.unwrap();
-            store.put(id, b"photo again").await.unwrap();
+            let again = store.put(id, b"photo again").await;
+            assert!(matches!(again, Err(BlobError::AlreadyExists)));
         }
         let files = files_under(store.root());
         assert_eq!(files.len(), ids.len());
