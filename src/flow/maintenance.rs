@@ -25,8 +25,20 @@ pub async fn run(svc: Services, mut stop: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// One pass; failures are logged and retried on the next pass.
+/// One pass, on one instance at a time (the others skip it); failures are logged and
+/// retried on the next pass.
 pub async fn sweep(svc: &Services) {
+    let lease = match svc.store.claim_tick("housekeeping").await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => {
+            tracing::debug!("another instance runs this housekeeping pass");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not claim the housekeeping pass; the next one retries");
+            return;
+        }
+    };
     let now = svc.clock.now();
     let counters = svc.store.delete_expired_counters(now).await;
     log_deleted(counters, "expired rate-limit windows");
@@ -49,6 +61,9 @@ pub async fn sweep(svc: &Services) {
     }
     if let Err(e) = sweep_orphan_blobs(svc).await {
         tracing::warn!(error = %e, "sweeping orphaned blobs failed; the next pass retries");
+    }
+    if let Err(e) = lease.release().await {
+        tracing::warn!(error = %e, "releasing the housekeeping pass");
     }
 }
 

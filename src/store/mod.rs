@@ -20,6 +20,7 @@ mod photos;
 mod records;
 pub mod review;
 mod sms_outbox;
+mod ticks;
 
 pub use app::AppStore;
 pub use audit::{audit_hash, AuditStore, GENESIS_HASH};
@@ -38,6 +39,7 @@ pub use review::{
     ReviewerSession,
 };
 pub use sms_outbox::{NewSms, QueuedSms, SmsOutboxStore};
+pub use ticks::{TickLease, TickStore};
 
 use std::sync::Arc;
 
@@ -228,6 +230,7 @@ pub trait Store:
     + AuditStore
     + LimitStore
     + IdempotencyStore
+    + TickStore
     + review::ReviewStore
     + Send
     + Sync

@@ -1227,3 +1227,22 @@ pub async fn a_queued_sms_is_leased_once_retried_and_given_up(db: TestDb) {
         "the queued one stays"
     );
 }
+
+/// Periodic jobs run on one instance at a time on PostgreSQL (an advisory lock held for
+/// the pass); SQLite serves one instance, so its claim always succeeds.
+pub async fn a_tick_is_claimed_by_one_instance_at_a_time(db: TestDb) {
+    let store = db.store();
+    let first = store.claim_tick("housekeeping").await.expect("claim");
+    let first = first.expect("the first claim succeeds");
+    let second = store.claim_tick("housekeeping").await.expect("claim");
+    if !db.is_postgres() {
+        assert!(second.is_some(), "SQLite serves one instance");
+        return;
+    }
+    assert!(second.is_none(), "held by the first");
+    let other = store.claim_tick("another job").await.expect("claim");
+    assert!(other.is_some(), "each job has its own lock");
+    first.release().await.expect("release");
+    let again = store.claim_tick("housekeeping").await.expect("claim");
+    assert!(again.is_some(), "free once released");
+}

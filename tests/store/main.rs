@@ -50,6 +50,7 @@ on_both_databases!(crate::cases =>
     refuses_a_duplicate_reviewer_username,
     consumes_a_token_exactly_once,
     reports_expired_and_unknown_tokens_and_deletes_expired_ones,
+    a_tick_is_claimed_by_one_instance_at_a_time,
     thirty_two_racers_consume_one_token_once,
     refuses_a_duplicate_token,
     counts_concurrent_increments_without_loss,
