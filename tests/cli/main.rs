@@ -4,6 +4,17 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+// The S3 test server and the signature-checking receiver (SMS gateway, webhooks); this
+// binary uses part of each.
+#[allow(dead_code)]
+#[path = "../api/receiver.rs"]
+mod receiver;
+#[allow(dead_code)]
+#[path = "../support/s3.rs"]
+mod s3;
+
+mod two_instances;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
