@@ -59,6 +59,10 @@ enum Command {
     /// Delete the photos that are due: 30 days after the decision, 7 days after the last
     /// activity of an abandoned case (the server also does this on its own).
     Purge,
+    /// Copy every photo from the local blob folder (`blob.dir`) into the S3 bucket named
+    /// by `blob.s3_*`, under the same ids: the move of an installation to S3. Safe to run
+    /// again; photos already in the bucket are checked, not written.
+    CopyBlobsToS3,
     /// Run the whole flow end to end against a heyan started in this process on a
     /// temporary SQLite database: register a sample case, play the App over HTTP, redeem,
     /// submit. Prints every step and writes the watermarked photos.
@@ -237,6 +241,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
             footer,
         } => photo(&input, &output, &kind, footer),
         Command::Purge => purge(settings).await,
+        Command::CopyBlobsToS3 => copy_blobs_to_s3(&settings).await,
         Command::Demo {
             out,
             keep,
@@ -513,6 +518,31 @@ async fn purge(settings: Settings) -> anyhow::Result<()> {
     println!(
         "deleted {} orphaned blobs and {} interrupted writes",
         swept.blobs, swept.interrupted_writes
+    );
+    Ok(())
+}
+
+async fn copy_blobs_to_s3(settings: &Settings) -> anyhow::Result<()> {
+    use crate::blob::{BlobStore, FsBlobStore, S3BlobStore};
+    let keys = crate::startup::load_keyring(settings)?;
+    let dir = settings.blob_dir();
+    let from = FsBlobStore::open(dir.clone(), keys.clone())
+        .with_context(|| format!("opening the blob folder {}", dir.display()))?;
+    let location = crate::startup::s3_location(&settings.blob)?;
+    let to = S3BlobStore::new(&location, keys).context("setting up the S3 blob store")?;
+    to.check()
+        .await
+        .with_context(|| format!("writing a probe blob to bucket {}", location.bucket))?;
+    let report = crate::blob::copy::copy_all(&from, &to)
+        .await
+        .context("copying the photos")?;
+    println!(
+        "copied {} photos from {} to s3://{}/{}; {} were there already",
+        report.copied,
+        dir.display(),
+        location.bucket,
+        location.prefix,
+        report.already_there
     );
     Ok(())
 }

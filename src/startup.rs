@@ -233,7 +233,7 @@ async fn open_blob_store(
 
 /// The bucket and credentials from `[blob]` (already validated), the secret key read from
 /// its file when given that way.
-fn s3_location(blob: &crate::config::BlobSettings) -> anyhow::Result<S3Location> {
+pub fn s3_location(blob: &crate::config::BlobSettings) -> anyhow::Result<S3Location> {
     let secret = match (&blob.s3_secret_access_key, &blob.s3_secret_access_key_file) {
         (Some(secret), _) => secret.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)

@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use rand::rngs::OsRng;
 use rand::RngCore;
 
+pub mod copy;
 pub mod fs;
 pub mod memory;
 pub mod s3;

@@ -13,6 +13,7 @@ mod receiver;
 #[path = "../support/s3.rs"]
 mod s3;
 
+mod move_to_s3;
 mod two_instances;
 
 use std::os::unix::fs::PermissionsExt;
