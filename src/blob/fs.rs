@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use rand::rngs::OsRng;
 use rand::RngCore;
 
-use super::{sealed, BlobError, BlobId, BlobStore, ListedBlob};
+use super::{blocking, sealed, BlobError, BlobId, BlobStore, ListedBlob};
 use crate::secrets::Keyring;
 
 /// Filesystem [`BlobStore`]. All blocking I/O runs on tokio's blocking pool.
@@ -147,17 +147,6 @@ fn modified(path: &Path) -> Result<Option<SystemTime>, BlobError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(BlobError::io(format!("inspecting {}", path.display()), e)),
     }
-}
-
-/// Runs blocking file work off the async threads.
-async fn blocking<T, F>(work: F) -> Result<T, BlobError>
-where
-    F: FnOnce() -> Result<T, BlobError> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| BlobError::io("blob I/O task failed", io::Error::other(e)))?
 }
 
 fn ensure_root(root: &Path) -> Result<(), BlobError> {

@@ -118,6 +118,18 @@ impl BlobError {
     }
 }
 
+/// Runs blocking blob work (file I/O, sealing and opening megabytes) on tokio's
+/// blocking pool, off the async workers.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, BlobError>
+where
+    F: FnOnce() -> Result<T, BlobError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| BlobError::io("blob task failed", io::Error::other(e)))?
+}
+
 /// Where sealed blobs live. Implementations seal on `put` and open on `get`.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {

@@ -18,7 +18,7 @@ use object_store::{
     RetryConfig,
 };
 
-use super::{sealed, BlobError, BlobId, BlobStore, ListedBlob};
+use super::{blocking, sealed, BlobError, BlobId, BlobStore, ListedBlob};
 use crate::secrets::Keyring;
 
 /// Where the bucket is and how to sign for it.
@@ -109,17 +109,6 @@ impl S3BlobStore {
 
 fn store_error(context: &str, e: object_store::Error) -> BlobError {
     BlobError::io(context.to_owned(), std::io::Error::other(e.to_string()))
-}
-
-/// Sealing and opening are CPU work on megabytes: off the async workers.
-async fn blocking<T, F>(work: F) -> Result<T, BlobError>
-where
-    F: FnOnce() -> Result<T, BlobError> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| BlobError::io("blob sealing task failed", std::io::Error::other(e)))?
 }
 
 #[async_trait]
