@@ -101,11 +101,13 @@
     }
   }
 
+  /** Back to the phone step (with the registered number's hint), keeping heyan's message. */
   function endSession(body) {
     sessionStorage.removeItem(storeKey);
     state.session = null;
-    show('phone');
-    showError(body);
+    openPhone()
+      .catch(() => {})
+      .finally(() => showError(body));
   }
 
   // ---- views -----------------------------------------------------------------------
