@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::cases::{well_formed_download_token, MOBILE_PURPOSE};
+use super::cases::{case_of_download_token, MOBILE_PURPOSE};
 use super::{app_auth, audit, Actor, FlowError, Services};
 use crate::domain::ids::CaseId;
 use crate::domain::MobileNumber;
@@ -251,9 +251,6 @@ pub async fn open_case_of_token(
     svc: &Services,
     token: &str,
 ) -> Result<Option<CaseRecord>, FlowError> {
-    if !well_formed_download_token(token) {
-        return Ok(None);
-    }
-    let case = svc.store.find_case_by_download_token(token).await?;
+    let case = case_of_download_token(svc, token).await?;
     Ok(case.filter(CaseRecord::accepts_sign_in))
 }

@@ -253,10 +253,17 @@ pub async fn cancel(
     get(svc, client, id).await
 }
 
-/// Whether `token` has the shape of a QR download token (32 hex digits), checked before
-/// any lookup.
-pub fn well_formed_download_token(token: &str) -> bool {
-    token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit())
+/// The case a QR download token names, whatever its status; a token that is not 32 hex
+/// digits is never looked up.
+pub async fn case_of_download_token(
+    svc: &Services,
+    token: &str,
+) -> Result<Option<CaseRecord>, FlowError> {
+    let well_formed = token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit());
+    if !well_formed {
+        return Ok(None);
+    }
+    Ok(svc.store.find_case_by_download_token(token).await?)
 }
 
 /// The case behind a scanned QR token while its landing page is live (a malformed,
@@ -265,10 +272,7 @@ pub async fn scan_download_token(
     svc: &Services,
     token: &str,
 ) -> Result<Option<CaseRecord>, FlowError> {
-    if !well_formed_download_token(token) {
-        return Ok(None);
-    }
-    let case = svc.store.find_case_by_download_token(token).await?;
+    let case = case_of_download_token(svc, token).await?;
     let Some(case) = case.filter(CaseRecord::download_active) else {
         return Ok(None);
     };

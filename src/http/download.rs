@@ -58,6 +58,7 @@ pub async fn landing(
     Ok(page(StatusCode::OK, landing_page::render(&view)))
 }
 
-fn page(status: StatusCode, html: String) -> Response {
+/// An HTML page the browser must not cache (it may name a case's token).
+pub(super) fn page(status: StatusCode, html: String) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }

@@ -5,15 +5,15 @@
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::assets::asset;
 use super::error::{ApiError, ApiResult};
 use super::extract::AppPath;
-use super::landing_page;
 use super::state::AppState;
+use super::{download, landing_page};
 use crate::flow::case_choice;
 
 const INDEX: &str = include_str!("../../assets/web/index.html");
@@ -53,8 +53,7 @@ pub async fn page(
             .is_some();
     if !open {
         let html = landing_page::render_not_found();
-        let headers = [(header::CACHE_CONTROL, "no-store")];
-        return Ok((StatusCode::NOT_FOUND, headers, Html(html)).into_response());
+        return Ok(download::page(StatusCode::NOT_FOUND, html));
     }
     let mut response = asset("text/html; charset=utf-8", CSP, INDEX);
     response
