@@ -320,7 +320,11 @@ fn photo(
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    tracing::info!(settings = %settings.redacted_summary(), "starting heyan");
+    tracing::info!(
+        settings = %settings.redacted_summary(),
+        jpeg = crate::imaging::pipeline::JPEG_BACKEND,
+        "starting heyan"
+    );
     let app = Application::build(settings).await?;
     tracing::info!(port = app.port(), admin_port = app.admin_port(), url = %app.state().settings.public_base_url(), "listening");
     app.run_until_stopped(shutdown_signal()).await?;

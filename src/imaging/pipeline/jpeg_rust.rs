@@ -1,26 +1,31 @@
-//! The JPEG backend of default builds, pure Rust: zune-jpeg decodes, jpeg-encoder encodes.
+//! The JPEG backend of default builds, pure Rust: jpeg-decoder (image-rs) decodes with
+//! DCT-domain scaling, rusty_jpeg's encoder (a SIMD descendant of jpeg-encoder) encodes.
 //! Nothing but Rust to build, so `cargo run --release -- serve` works on a bare machine;
 //! the `turbojpeg` feature swaps in `jpeg_turbo` (`mod.rs` picks one of the two).
 //!
-//! zune-jpeg cannot scale in the DCT domain, so the photo is decoded at full size (at most
-//! `Options::max_pixels`, 40 MP: 120 MB of RGB) and then reduced to the size
-//! libjpeg-turbo's DCT scaling gives (a box average for 1/2, 1/4 and 1/8, which is what
-//! that scaling amounts to; otherwise one Lanczos3 pass straight to the output size), so
-//! both backends hand on the same size. Progressive and multi-scan JPEGs keep all their
-//! coefficients in memory while decoding; that need is worked out from the headers and
-//! refused above `JPEG_MAX_MEMORY_MB`, the limit libjpeg-turbo is given.
+//! Why these two (figures in docs/performance.md): jpeg-decoder scales in the DCT domain
+//! to 1/2, 1/4 or 1/8, so a 12 MP phone photo is decoded straight to 2016 px without ever
+//! being whole at full size; zune-jpeg decodes only at full size, which cost half as much
+//! again. The decoder reads bytes from strangers, so it is the long-fuzzed image-rs one.
+//! The encoder only ever sees pixels we made, and rusty_jpeg's encodes them in about half
+//! the time jpeg-encoder takes.
 //!
-//! The decoder runs in strict mode: a bad Huffman code, a marker inside the scan data or
-//! data that ends early (even by the end marker alone) is an error (`corrupt`), as
-//! libjpeg-turbo's warnings are, not a grey patch; data after the end marker is ignored. Arithmetic-coded, lossless, hierarchical and 12-bit JPEGs, which phones do
+//! Other scales (a 3000 px photo wants 6/8) are decoded at the next larger scale the
+//! decoder has and resampled once with Lanczos3 to the size libjpeg-turbo's scaling would
+//! give, so both backends hand on the same size. Progressive and multi-scan JPEGs keep all
+//! their coefficients in memory while decoding; that need is worked out from the headers
+//! and refused above `JPEG_MAX_MEMORY_MB`, the limit libjpeg-turbo is given.
+//!
+//! Damage is refused, not painted grey: bad Huffman codes and broken tables are the
+//! decoder's errors; a file cut short (no end marker after its last scan) and a stray
+//! marker inside a scan's data are found by walking the bytes first, because jpeg-decoder
+//! would fill the rest of such a scan with zeros. What that walk cannot see is scan data
+//! that stops early at a well-formed marker (a file cut and given a new end marker); it
+//! decodes with the missing part grey, as a reviewer will see. Data after the end marker
+//! is ignored. Arithmetic-coded, lossless, hierarchical and 12-bit JPEGs, which phones do
 //! not write, are refused as `corrupt`.
 
-use jpeg_encoder::{ChromaSubsamplingMethod, ColorType, Encoder, SamplingFactor};
-use zune_jpeg::errors::DecodeErrors;
-use zune_jpeg::zune_core::bytestream::ZCursor;
-use zune_jpeg::zune_core::colorspace::ColorSpace;
-use zune_jpeg::zune_core::options::DecoderOptions;
-use zune_jpeg::JpegDecoder;
+use rusty_jpeg::encode::{ColorType, Encoder, SamplingFactor};
 
 use super::decode::{dct_numerator, dct_scaled, zeroed, JPEG_MAX_MEMORY_MB, JPEG_SCAN_LIMIT};
 use super::error::PipelineError;
@@ -29,7 +34,10 @@ use super::sniff::{self, Header, JpegFrame};
 use super::Rgb;
 
 /// Names this backend in `heyan photo` and the benchmark.
-pub(crate) const NAME: &str = "pure Rust (zune-jpeg, jpeg-encoder)";
+pub(crate) const NAME: &str = "pure Rust (jpeg-decoder, rusty_jpeg)";
+
+/// The DCT scales jpeg-decoder has, as numerators of n/8.
+const DECODER_SCALES: [u32; 4] = [1, 2, 4, 8];
 
 /// Decodes a JPEG whose headers `sniff` has checked, to the size libjpeg-turbo's DCT
 /// scaling by [`dct_numerator`]`/8` would give.
@@ -40,17 +48,22 @@ pub(crate) fn decode(
 ) -> Result<Rgb, PipelineError> {
     let frame = sniff::jpeg_frame(data)?;
     check_frame(data, &frame, header)?;
-    if !ends_after_its_scans(data) {
-        return Err(PipelineError::corrupt(
-            "jpeg: data ends before the image does",
-        ));
-    }
-    let full = decode_full(data, header)?;
+    check_scans(data, &frame)?;
     let num = dct_numerator(header.width.max(header.height), max_long_edge);
-    reduce(full, num, max_long_edge)
+    let decoder_num = DECODER_SCALES.into_iter().find(|&s| s >= num).unwrap_or(8);
+    let image = decode_scaled(data, header, decoder_num)?;
+    if decoder_num == num {
+        return Ok(image);
+    }
+    let (w, h) = scale::fitted_size(
+        dct_scaled(header.width, num),
+        dct_scaled(header.height, num),
+        max_long_edge,
+    );
+    scale::resize(image, w, h)
 }
 
-/// Refuses what zune-jpeg does not decode, and whole-image buffers above the limit, before
+/// Refuses what jpeg-decoder does not decode (or would decode leniently), and whole-image buffers above the limit, before
 /// anything is allocated.
 fn check_frame(data: &[u8], frame: &JpegFrame<'_>, header: &Header) -> Result<(), PipelineError> {
     let truncated = || PipelineError::corrupt("jpeg: frame header truncated");
@@ -82,7 +95,7 @@ fn check_frame(data: &[u8], frame: &JpegFrame<'_>, header: &Header) -> Result<()
     let whole_image = marker == 0xC2
         || (count > 1 && first_scan_components(data, frame).is_some_and(|n| n < count));
     if whole_image {
-        // One i16 per coefficient of every block of every component, as zune-jpeg keeps them.
+        // One i16 per coefficient of every block of every component, as the decoder keeps them.
         let (mcus_x, mcus_y) = (width.div_ceil(8 * h_max), height.div_ceil(8 * v_max));
         let blocks: usize = factors.iter().map(|(h, v)| mcus_x * h * mcus_y * v).sum();
         let bytes = blocks * 64 * 2;
@@ -109,124 +122,132 @@ fn first_scan_components(data: &[u8], frame: &JpegFrame<'_>) -> Option<usize> {
     }
 }
 
-/// Whether an end-of-image marker follows the last scan header. Entropy-coded data cannot
-/// hold one (0xFF is stuffed as FF 00), so a file cut anywhere after its first scan header
-/// has none; zune-jpeg would fill the last few missing bytes in instead of failing, where
-/// libjpeg-turbo refuses the file. Searched backwards: usually a few bytes from the end.
-fn ends_after_its_scans(data: &[u8]) -> bool {
-    data.windows(2)
-        .rev()
-        .find_map(|w| match w {
-            [0xFF, 0xD9] => Some(true),
-            [0xFF, 0xDA] => Some(false),
-            _ => None,
-        })
-        .unwrap_or(false)
+/// Walks the scans after the frame header: at most `JPEG_SCAN_LIMIT` of them (scan
+/// bombs), each scan's entropy-coded data ending at a marker that may follow a scan, and
+/// the last one ending at the end marker. A file cut anywhere after its first scan header
+/// has no end marker (entropy-coded data cannot hold one: 0xFF is stuffed as FF 00); a
+/// stray marker inside the data shows up where a scan ends. Both would otherwise decode
+/// with the rest of the scan filled in grey.
+fn check_scans(data: &[u8], frame: &JpegFrame<'_>) -> Result<(), PipelineError> {
+    let ends_early = || PipelineError::corrupt("jpeg: data ends before the image does");
+    let mut at = frame.end;
+    let mut scans = 0;
+    loop {
+        let Some(segment) = sniff::jpeg_segment(data, at).map_err(|_| ends_early())? else {
+            // SOI or EOI where a segment was expected: no scan, or an image stopped short.
+            return Err(ends_early());
+        };
+        at = segment.end;
+        if segment.marker != 0xDA {
+            continue;
+        }
+        scans += 1;
+        if scans > JPEG_SCAN_LIMIT {
+            return Err(PipelineError::corrupt(format!(
+                "jpeg: more than {JPEG_SCAN_LIMIT} scans"
+            )));
+        }
+        let (marker, next) = marker_after_entropy_data(data, at).ok_or_else(ends_early)?;
+        match marker {
+            0xD9 => return Ok(()),
+            // Tables, restart interval, application data, comments and the next scan.
+            0xC4 | 0xDA | 0xDB | 0xDD | 0xE0..=0xEF | 0xFE => at = next,
+            other => {
+                return Err(PipelineError::corrupt(format!(
+                    "jpeg: marker {other:02X} inside the image data"
+                )))
+            }
+        }
+    }
 }
 
-fn corrupt(e: DecodeErrors) -> PipelineError {
+/// The first marker after entropy-coded data starting at `at`, skipping stuffed bytes
+/// (FF 00), fill bytes and restart markers, with the offset of its 0xFF.
+fn marker_after_entropy_data(data: &[u8], mut at: usize) -> Option<(u8, usize)> {
+    loop {
+        let ff = at + memchr::memchr(0xFF, data.get(at..)?)?;
+        let mut code_at = ff + 1;
+        while data.get(code_at) == Some(&0xFF) {
+            code_at += 1;
+        }
+        match *data.get(code_at)? {
+            0x00 | 0xD0..=0xD7 => at = code_at + 1,
+            marker => return Some((marker, code_at - 1)),
+        }
+    }
+}
+
+fn corrupt(e: jpeg_decoder::Error) -> PipelineError {
     PipelineError::corrupt(format!("jpeg: {e}"))
 }
 
-fn decode_full(data: &[u8], header: &Header) -> Result<Rgb, PipelineError> {
-    let options = DecoderOptions::default()
-        .set_strict_mode(true)
-        // Exactly the frame `sniff` measured, which may be wider than zune's default limit.
-        .set_max_width(header.width as usize)
-        .set_max_height(header.height as usize)
-        .jpeg_set_max_scans(JPEG_SCAN_LIMIT)
-        .jpeg_set_out_colorspace(ColorSpace::RGB);
-    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(data), options);
-    decoder.decode_headers().map_err(corrupt)?;
-    if decoder.dimensions() != Some((header.width as usize, header.height as usize)) {
-        // The first frame header we parsed must be the one zune-jpeg decodes; a mismatch
-        // means a crafted file trying to slip past the size check.
+/// Decodes at DCT scale `num`/8 (one of [`DECODER_SCALES`]) to RGB.
+fn decode_scaled(data: &[u8], header: &Header, num: u32) -> Result<Rgb, PipelineError> {
+    let mut decoder = jpeg_decoder::Decoder::new(data);
+    decoder.read_info().map_err(corrupt)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| PipelineError::corrupt("jpeg: no frame header"))?;
+    if (u32::from(info.width), u32::from(info.height)) != (header.width, header.height) {
+        // The first frame header we parsed must be the one the decoder decodes; a
+        // mismatch means a crafted file trying to slip past the size check.
         return Err(PipelineError::corrupt(
             "jpeg: frame size differs from header",
         ));
     }
-    let len = header.width as usize * header.height as usize * 3;
-    if decoder.output_buffer_size() != Some(len) {
+    let (w, h) = (
+        dct_scaled(header.width, num),
+        dct_scaled(header.height, num),
+    );
+    let to_u16 = |d: u32| u16::try_from(d).map_err(|_| PipelineError::corrupt("jpeg: too large"));
+    let got = decoder.scale(to_u16(w)?, to_u16(h)?).map_err(corrupt)?;
+    if (u32::from(got.0), u32::from(got.1)) != (w, h) {
+        return Err(PipelineError::Internal(format!(
+            "jpeg decoder scaled to {}x{} instead of {w}x{h}",
+            got.0, got.1
+        )));
+    }
+    // Four bytes a pixel at most (CMYK), checked by the decoder before it allocates.
+    decoder.set_max_decoding_buffer_size(w as usize * h as usize * 4);
+    let pixels = decoder.decode().map_err(corrupt)?;
+    let rgb = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => pixels,
+        jpeg_decoder::PixelFormat::L8 => widen_gray(&pixels)?,
+        jpeg_decoder::PixelFormat::CMYK32 => cmyk_to_rgb(&pixels)?,
+        jpeg_decoder::PixelFormat::L16 => {
+            return Err(PipelineError::corrupt("jpeg: 16-bit samples"))
+        }
+    };
+    if rgb.len() != w as usize * h as usize * 3 {
         return Err(PipelineError::corrupt("jpeg: unexpected output size"));
     }
-    let mut buf = zeroed(len)?;
-    // Grayscale is widened to RGB; CMYK (Adobe's inverted inks) and YCCK become
-    // R = C·K / 255 and so on, as in the libjpeg-turbo backend.
-    decoder.decode_into(&mut buf).map_err(corrupt)?;
     Ok(Rgb {
-        width: header.width,
-        height: header.height,
-        data: buf,
+        width: w,
+        height: h,
+        data: rgb,
     })
 }
 
-/// From full size to the size DCT scaling by `num`/8 gives (and for factors that are not
-/// 1/2, 1/4 or 1/8, on to the output size in the same pass).
-fn reduce(full: Rgb, num: u32, max_long_edge: u32) -> Result<Rgb, PipelineError> {
-    if num >= 8 {
-        return Ok(full);
+fn widen_gray(gray: &[u8]) -> Result<Vec<u8>, PipelineError> {
+    let mut rgb = zeroed(gray.len() * 3)?;
+    for (o, &v) in rgb.chunks_exact_mut(3).zip(gray) {
+        o.fill(v);
     }
-    if 8 % num == 0 {
-        return Ok(box_reduce(full, (8 / num) as usize));
-    }
-    let (w, h) = scale::fitted_size(
-        dct_scaled(full.width, num),
-        dct_scaled(full.height, num),
-        max_long_edge,
-    );
-    scale::resize(full, w, h)
+    Ok(rgb)
 }
 
-/// Averages blocks of `k`×`k` pixels (the right and bottom edge blocks what they hold), in
-/// place: output row `y` ends before input row `(y + 1)·k`, the next one still to be read.
-fn box_reduce(mut image: Rgb, k: usize) -> Rgb {
-    let (w, h) = (image.width as usize, image.height as usize);
-    let (ow, oh) = (w.div_ceil(k), h.div_ceil(k));
-    let mut acc = vec![0u32; ow * 3];
-    for oy in 0..oh {
-        let rows = oy * k..((oy + 1) * k).min(h);
-        let n_rows = rows.len();
-        acc.fill(0);
-        for y in rows {
-            let row = &image.data[y * w * 3..(y + 1) * w * 3];
-            if k == 2 {
-                // The common case (a 4032 px photo to 2016): pairs, no inner loop.
-                for (a, pair) in acc.chunks_exact_mut(3).zip(row.chunks_exact(6)) {
-                    a[0] += u32::from(pair[0]) + u32::from(pair[3]);
-                    a[1] += u32::from(pair[1]) + u32::from(pair[4]);
-                    a[2] += u32::from(pair[2]) + u32::from(pair[5]);
-                }
-                if w % 2 == 1 {
-                    let (a, px) = (&mut acc[(ow - 1) * 3..], &row[(w - 1) * 3..]);
-                    for c in 0..3 {
-                        a[c] += u32::from(px[c]);
-                    }
-                }
-                continue;
-            }
-            for (a, block) in acc.chunks_exact_mut(3).zip(row.chunks(k * 3)) {
-                for px in block.chunks_exact(3) {
-                    a[0] += u32::from(px[0]);
-                    a[1] += u32::from(px[1]);
-                    a[2] += u32::from(px[2]);
-                }
-            }
-        }
-        let out = &mut image.data[oy * ow * 3..(oy + 1) * ow * 3];
-        for (ox, (o, a)) in out.chunks_exact_mut(3).zip(acc.chunks_exact(3)).enumerate() {
-            let n = ((w - ox * k).min(k) * n_rows) as u32;
-            for c in 0..3 {
-                o[c] = ((a[c] + n / 2) / n) as u8;
-            }
+/// jpeg-decoder hands CMYK (and YCCK) out as ink amounts, 255 minus the inverted values
+/// Adobe's writers store; without a colour profile the usual approximation is
+/// R = C·K / 255 on the stored values, as in the libjpeg-turbo backend.
+fn cmyk_to_rgb(inks: &[u8]) -> Result<Vec<u8>, PipelineError> {
+    let mut rgb = zeroed(inks.len() / 4 * 3)?;
+    for (o, px) in rgb.chunks_exact_mut(3).zip(inks.chunks_exact(4)) {
+        let k = 255 - u16::from(px[3]);
+        for (o, &ink) in o.iter_mut().zip(&px[..3]) {
+            *o = (((255 - u16::from(ink)) * k + 127) / 255) as u8;
         }
     }
-    image.data.truncate(ow * oh * 3);
-    image.data.shrink_to_fit();
-    Rgb {
-        width: ow as u32,
-        height: oh as u32,
-        data: image.data,
-    }
+    Ok(rgb)
 }
 
 /// Encodes RGB pixels as a baseline 4:2:0 JPEG with a JFIF header and nothing else.
@@ -236,9 +257,8 @@ pub(crate) fn encode(image: &Rgb, quality: u8) -> Result<Vec<u8>, PipelineError>
     let height = u16::try_from(image.height).map_err(|_| too_large())?;
     let mut out = Vec::new();
     let mut encoder = Encoder::new(&mut out, quality);
+    // rusty_jpeg averages chroma over each 2×2 block, as libjpeg does.
     encoder.set_sampling_factor(SamplingFactor::F_2_2);
-    // Chroma averaged over each 2×2 block, as libjpeg does, rather than one pixel of it.
-    encoder.set_chroma_subsampling_method(ChromaSubsamplingMethod::Average);
     encoder
         .encode(&image.data, width, height, ColorType::Rgb)
         .map_err(|e| PipelineError::Internal(format!("jpeg encoder: {e}")))?;
@@ -249,59 +269,83 @@ pub(crate) fn encode(image: &Rgb, quality: u8) -> Result<Vec<u8>, PipelineError>
 mod tests {
     use super::*;
 
-    fn gradient(width: u32, height: u32) -> Rgb {
+    fn gradient_jpeg(width: u32, height: u32) -> Vec<u8> {
         let data = (0..height)
             .flat_map(|y| (0..width).flat_map(move |x| [(x % 256) as u8, (y % 256) as u8, 90]))
             .collect();
-        Rgb {
-            width,
-            height,
-            data,
-        }
+        encode(
+            &Rgb {
+                width,
+                height,
+                data,
+            },
+            90,
+        )
+        .unwrap()
     }
 
     #[test]
-    fn reduces_to_the_size_dct_scaling_gives() {
-        // (size, numerator, limit, expected): 1/2 by box average, 6/8 straight to the limit.
+    fn decodes_to_the_size_dct_scaling_gives() {
+        // (size, limit, expected): 1/2 and 1/4 straight from the decoder; 6/8 (decoded
+        // whole) and 3/8 (decoded at 1/2) resampled to the limit.
         let cases = [
-            ((4032, 3024), 4, 2048, (2016, 1512)),
-            ((4033, 3025), 4, 2048, (2017, 1513)),
-            ((8064, 6048), 2, 2048, (2016, 1512)),
-            ((3000, 2250), 6, 2048, (2048, 1536)),
-            ((1000, 750), 8, 2048, (1000, 750)),
+            ((1001, 751), 500, (501, 376)),
+            ((1600, 1200), 400, (400, 300)),
+            ((1000, 750), 700, (700, 525)),
+            ((1600, 1200), 580, (580, 435)),
+            ((640, 480), 2048, (640, 480)),
         ];
-        for ((w, h), num, limit, want) in cases {
-            let out = reduce(gradient(w, h), num, limit).unwrap();
-            assert_eq!((out.width, out.height), want, "{w}x{h} at {num}/8");
+        for ((w, h), limit, want) in cases {
+            let jpeg = gradient_jpeg(w, h);
+            let header = sniff::read_header(&jpeg).unwrap();
+            let out = decode(&jpeg, &header, limit).unwrap();
+            assert_eq!((out.width, out.height), want, "{w}x{h} to {limit}");
             assert_eq!(out.data.len(), (want.0 * want.1 * 3) as usize);
         }
     }
 
     #[test]
-    fn box_reduction_averages_whole_blocks_and_edges() {
-        // 5×3 gray: value x·10 + y. Factor 2 gives 3×2, factor 4 gives 2×1.
-        let image = Rgb {
-            width: 5,
-            height: 3,
-            data: (0..3u8)
-                .flat_map(|y| (0..5u8).flat_map(move |x| [x * 10 + y; 3]))
-                .collect(),
-        };
-        let firsts = |img: &Rgb| img.data.chunks(3).map(|p| p[0]).collect::<Vec<_>>();
-        let half = box_reduce(image.clone(), 2);
-        assert_eq!((half.width, half.height), (3, 2));
-        // (0,10,1,11)/4≈6, (20,30,21,31)/4≈26, (40,41)/2≈41, then the last row alone.
-        assert_eq!(firsts(&half), vec![6, 26, 41, 7, 27, 42]);
-        let quarter = box_reduce(image, 4);
-        assert_eq!((quarter.width, quarter.height), (2, 1));
-        // Columns 0–3 of rows 0–2: mean 16; column 4: 41.
-        assert_eq!(firsts(&quarter), vec![16, 41]);
-        let rgb = Rgb {
-            width: 2,
-            height: 2,
-            data: vec![0, 10, 20, 100, 110, 120, 50, 60, 70, 250, 251, 252],
-        };
-        assert_eq!(box_reduce(rgb, 2).data, vec![100, 108, 116]);
+    fn a_stray_marker_in_the_image_data_or_a_cut_file_is_corrupt() {
+        let jpeg = gradient_jpeg(256, 256);
+        let header = sniff::read_header(&jpeg).unwrap();
+        assert!(decode(&jpeg, &header, 2048).is_ok());
+        let scan = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        // A DQT marker planted in the middle of the entropy-coded data.
+        let mut stray = jpeg.clone();
+        let mid = scan + (jpeg.len() - scan) / 2;
+        stray[mid..mid + 2].copy_from_slice(&[0xFF, 0xC0]);
+        let err = decode(&stray, &header, 2048).unwrap_err();
+        assert_eq!(err.code(), "corrupt");
+        assert!(format!("{err:?}").contains("marker C0"), "{err:?}");
+        // Cut with no end marker.
+        let err = decode(&jpeg[..jpeg.len() - 40], &header, 2048).unwrap_err();
+        assert!(format!("{err:?}").contains("ends before"), "{err:?}");
+    }
+
+    #[test]
+    fn a_scan_bomb_is_refused_by_counting_scans() {
+        let jpeg = gradient_jpeg(64, 64);
+        let header = sniff::read_header(&jpeg).unwrap();
+        let scan = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        // The same scan header repeated with a few bytes of data each, then the real scan.
+        let len = usize::from(u16::from_be_bytes([jpeg[scan + 2], jpeg[scan + 3]]));
+        let scan_header = &jpeg[scan..scan + 2 + len];
+        let mut bomb = jpeg[..scan].to_vec();
+        for _ in 0..=JPEG_SCAN_LIMIT {
+            bomb.extend_from_slice(scan_header);
+            bomb.extend_from_slice(&[0x12, 0x34]);
+        }
+        bomb.extend_from_slice(&jpeg[scan..]);
+        let err = decode(&bomb, &header, 2048).unwrap_err();
+        assert!(format!("{err:?}").contains("scans"), "{err:?}");
+    }
+
+    #[test]
+    fn stored_cmyk_maps_to_rgb_as_in_the_turbo_backend() {
+        // Inks as jpeg-decoder hands them out: 255 minus the stored values.
+        let stored = [255u8, 255, 255, 255, 0, 255, 128, 128];
+        let inks: Vec<u8> = stored.iter().map(|v| 255 - v).collect();
+        assert_eq!(cmyk_to_rgb(&inks).unwrap(), vec![255, 255, 255, 0, 128, 64]);
     }
 
     #[test]
