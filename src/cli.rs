@@ -63,6 +63,14 @@ enum Command {
     /// by `blob.s3_*`, under the same ids: the move of an installation to S3. Safe to run
     /// again; photos already in the bucket are checked, not written.
     CopyBlobsToS3,
+    /// Copy this installation's SQLite database (`database.url`) into an empty PostgreSQL
+    /// database, every table in one transaction; then point `database.url` at it. Stop
+    /// `serve` first: writes made during the copy would be left behind.
+    CopyDatabase {
+        /// The PostgreSQL database to fill, e.g. postgres://heyan@db.internal/heyan.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Run the whole flow end to end against a heyan started in this process on a
     /// temporary SQLite database: register a sample case, play the App over HTTP, redeem,
     /// submit. Prints every step and writes the watermarked photos.
@@ -242,6 +250,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
         } => photo(&input, &output, &kind, footer),
         Command::Purge => purge(settings).await,
         Command::CopyBlobsToS3 => copy_blobs_to_s3(&settings).await,
+        Command::CopyDatabase { to } => copy_database(&settings, &to).await,
         Command::Demo {
             out,
             keep,
@@ -522,6 +531,35 @@ async fn purge(settings: Settings) -> anyhow::Result<()> {
     println!(
         "deleted {} orphaned blobs and {} interrupted writes",
         swept.blobs, swept.interrupted_writes
+    );
+    Ok(())
+}
+
+async fn copy_database(settings: &Settings, to: &str) -> anyhow::Result<()> {
+    use crate::config::{database_kind_of, redact_url, DatabaseKind};
+    use crate::store::{PostgresStore, SqliteStore};
+    let from = settings.database_url();
+    if database_kind_of(&from).map_err(anyhow::Error::msg)? != DatabaseKind::Sqlite {
+        anyhow::bail!(
+            "database.url is not a SQLite database; copy-database moves SQLite to PostgreSQL"
+        );
+    }
+    if database_kind_of(to).map_err(anyhow::Error::msg)? != DatabaseKind::Postgres {
+        anyhow::bail!("--to must be a postgres:// URL");
+    }
+    let source = SqliteStore::connect(&from, 1).await?;
+    let target = PostgresStore::connect(to, 2).await?;
+    let report = crate::store::transfer::copy_sqlite_to_postgres(&source, &target)
+        .await
+        .context("copying the database")?;
+    for (table, rows) in &report.tables {
+        println!("{table:<24} {rows:>8} rows");
+    }
+    println!(
+        "copied {} rows in {} tables to {}; set database.url to it and start serve",
+        report.rows(),
+        report.tables.len(),
+        redact_url(to)
     );
     Ok(())
 }

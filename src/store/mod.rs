@@ -21,6 +21,7 @@ mod records;
 pub mod review;
 mod sms_outbox;
 mod ticks;
+pub mod transfer;
 
 pub use app::AppStore;
 pub use audit::{audit_hash, AuditStore, GENESIS_HASH};

@@ -13,6 +13,7 @@ mod receiver;
 #[path = "../support/s3.rs"]
 mod s3;
 
+mod copy_database;
 mod move_to_s3;
 mod two_instances;
 
