@@ -133,7 +133,7 @@ fn check_scans(data: &[u8], frame: &JpegFrame<'_>) -> Result<(), PipelineError> 
     let mut at = frame.end;
     let mut scans = 0;
     loop {
-        let Some(segment) = sniff::jpeg_segment(data, at).map_err(|_| ends_early())? else {
+        let Some(segment) = sniff::jpeg_segment(data, at)? else {
             // SOI or EOI where a segment was expected: no scan, or an image stopped short.
             return Err(ends_early());
         };
