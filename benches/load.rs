@@ -383,6 +383,9 @@ async fn drop_postgres_database(admin_url: &str, name: &str) {
 // ---------------------------------------------------------------------------------------
 // Light endpoints
 
+/// Makes the n-th request of a load: its URL and the bearer token, if any.
+type UrlFn = Arc<dyn Fn(usize) -> (String, Option<String>) + Send + Sync>;
+
 struct Latencies {
     requests: usize,
     errors: usize,
@@ -406,12 +409,7 @@ impl Latencies {
 
 /// `concurrency` clients, each sending its next request when the last one is answered,
 /// for `window`; `url(n)` names the n-th request.
-async fn closed_loop(
-    http: &Client,
-    concurrency: usize,
-    window: Duration,
-    url: Arc<dyn Fn(usize) -> (String, Option<String>) + Send + Sync>,
-) -> Latencies {
+async fn closed_loop(http: &Client, concurrency: usize, window: Duration, url: UrlFn) -> Latencies {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
@@ -456,7 +454,7 @@ async fn closed_loop(
     }
 }
 
-/// Registers `n` cases; gives (case id, filing id) of each.
+/// Registers `n` cases, each with a new principal; gives (case id, filing id, mobile).
 async fn register_cases(api: &Api, n: usize, tag: &str) -> Vec<(String, String, String)> {
     let mut cases = Vec::new();
     for i in 0..n {
@@ -491,8 +489,6 @@ fn registration(filing_id: &str, mobile: &str) -> Value {
             "id_number": format!("{first17}{check}"), "mobile": mobile } }],
     })
 }
-
-type UrlFn = Arc<dyn Fn(usize) -> (String, Option<String>) + Send + Sync>;
 
 /// The light endpoints, each as a request maker over the cluster's instances.
 fn light_endpoints(api: &Api, cases: &[(String, String, String)]) -> Vec<(&'static str, UrlFn)> {
