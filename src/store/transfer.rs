@@ -1,6 +1,7 @@
 //! `heyan copy-database`: moves an installation's SQLite database into an empty PostgreSQL
 //! database, every table, in one PostgreSQL transaction, so a failed copy leaves the
-//! target as empty as it was and the source is only read.
+//! target as empty as it was. The source is only read, after being brought to the latest
+//! migration as `serve` would.
 //!
 //! Both schemas come from the same numbered migrations (migrations/sqlite and
 //! migrations/postgres), so both databases are first migrated to the latest version and
