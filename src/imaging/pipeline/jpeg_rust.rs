@@ -63,8 +63,8 @@ pub(crate) fn decode(
     scale::resize(image, w, h)
 }
 
-/// Refuses what jpeg-decoder does not decode (or would decode leniently), and whole-image buffers above the limit, before
-/// anything is allocated.
+/// Refuses what jpeg-decoder does not decode (or would decode leniently), and whole-image
+/// buffers above the limit, before anything is allocated.
 fn check_frame(data: &[u8], frame: &JpegFrame<'_>, header: &Header) -> Result<(), PipelineError> {
     let truncated = || PipelineError::corrupt("jpeg: frame header truncated");
     let marker = frame.marker;
