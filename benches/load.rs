@@ -490,45 +490,47 @@ fn registration(filing_id: &str, mobile: &str) -> Value {
     })
 }
 
-/// The light endpoints, each as a request maker over the cluster's instances.
+/// The light endpoints, each as a request maker: the n-th request goes to instance n
+/// (round robin) about case n.
 fn light_endpoints(api: &Api, cases: &[(String, String, String)]) -> Vec<(&'static str, UrlFn)> {
-    let bases: Arc<Vec<String>> = Arc::new(api.bases.clone());
-    let key = api.api_key.clone();
     let ids: Arc<Vec<(String, String)>> = Arc::new(
         cases
             .iter()
-            .map(|(c, f, _)| (c.clone(), f.clone()))
+            .map(|(case, filing, _)| (case.clone(), filing.clone()))
             .collect(),
     );
-    let healthz: UrlFn = {
-        let bases = bases.clone();
-        Arc::new(move |n| (format!("{}/healthz", bases[n % bases.len()]), None))
-    };
-    let status: UrlFn = {
-        let (bases, ids, key) = (bases.clone(), ids.clone(), key.clone());
+    let maker = |path: fn(&(String, String)) -> String, bearer: bool| -> UrlFn {
+        let (bases, ids) = (api.bases.clone(), ids.clone());
+        let key = bearer.then(|| api.api_key.clone());
         Arc::new(move |n| {
-            let (case, _) = &ids[n % ids.len()];
-            (
-                format!("{}/filing/v1/cases/{case}", bases[n % bases.len()]),
-                Some(key.clone()),
-            )
-        })
-    };
-    let by_filing: UrlFn = {
-        let (bases, ids, key) = (bases, ids, key);
-        Arc::new(move |n| {
-            let (_, filing) = &ids[n % ids.len()];
-            (
-                format!("{}/filing/v1/filings/{filing}", bases[n % bases.len()]),
-                Some(key.clone()),
-            )
+            let path = path(&ids[n % ids.len()]);
+            (format!("{}{path}", bases[n % bases.len()]), key.clone())
         })
     };
     vec![
-        ("GET /healthz", healthz),
-        ("GET /filing/v1/cases/{id}", status),
-        ("GET /filing/v1/filings/{filing_id}", by_filing),
+        ("GET /healthz", maker(|_| "/healthz".into(), false)),
+        (
+            "GET /filing/v1/cases/{id}",
+            maker(|(case, _)| format!("/filing/v1/cases/{case}"), true),
+        ),
+        (
+            "GET /filing/v1/filings/{filing_id}",
+            maker(|(_, filing)| format!("/filing/v1/filings/{filing}"), true),
+        ),
     ]
+}
+
+/// Half a second of the same load to warm connection pools and caches, then the
+/// measured window.
+async fn warm_then_measure(http: &Client, window: Duration, url: UrlFn) -> Latencies {
+    closed_loop(
+        http,
+        LIGHT_CONCURRENCY,
+        Duration::from_millis(500),
+        url.clone(),
+    )
+    .await;
+    closed_loop(http, LIGHT_CONCURRENCY, window, url).await
 }
 
 async fn light_figures(cluster: &Cluster, bare: &BareServer, plan: &Plan) {
@@ -543,25 +545,10 @@ async fn light_figures(cluster: &Cluster, bare: &BareServer, plan: &Plan) {
         "| endpoint | req/s | p50 ms | p99 ms | errors | req/s ÷ bare | p50 ÷ bare | p99 ÷ bare |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    // Warm the connection pools and caches of both sides first.
-    closed_loop(
-        &cluster.api.http,
-        LIGHT_CONCURRENCY,
-        Duration::from_millis(500),
-        bare_fn.clone(),
-    )
-    .await;
-    let baseline = closed_loop(&cluster.api.http, LIGHT_CONCURRENCY, plan.window, bare_fn).await;
+    let baseline = warm_then_measure(&cluster.api.http, plan.window, bare_fn).await;
     print_row("bare axum handler", &baseline, None);
     for (name, url) in light_endpoints(&cluster.api, &cases) {
-        closed_loop(
-            &cluster.api.http,
-            LIGHT_CONCURRENCY,
-            Duration::from_millis(500),
-            url.clone(),
-        )
-        .await;
-        let got = closed_loop(&cluster.api.http, LIGHT_CONCURRENCY, plan.window, url).await;
+        let got = warm_then_measure(&cluster.api.http, plan.window, url).await;
         print_row(name, &got, Some(&baseline));
     }
     println!();
