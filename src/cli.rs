@@ -538,8 +538,7 @@ async fn purge(settings: Settings) -> anyhow::Result<()> {
 async fn copy_database(settings: &Settings, to: &str) -> anyhow::Result<()> {
     use crate::config::{database_kind_of, redact_url, DatabaseKind};
     use crate::store::{PostgresStore, SqliteStore};
-    let from = settings.database_url();
-    if database_kind_of(&from).map_err(anyhow::Error::msg)? != DatabaseKind::Sqlite {
+    if settings.database_kind().map_err(anyhow::Error::msg)? != DatabaseKind::Sqlite {
         anyhow::bail!(
             "database.url is not a SQLite database; copy-database moves SQLite to PostgreSQL"
         );
@@ -547,7 +546,7 @@ async fn copy_database(settings: &Settings, to: &str) -> anyhow::Result<()> {
     if database_kind_of(to).map_err(anyhow::Error::msg)? != DatabaseKind::Postgres {
         anyhow::bail!("--to must be a postgres:// URL");
     }
-    let source = SqliteStore::connect(&from, 1).await?;
+    let source = SqliteStore::connect(&settings.database_url(), 1).await?;
     let target = PostgresStore::connect(to, 2).await?;
     let report = crate::store::transfer::copy_sqlite_to_postgres(&source, &target)
         .await
